@@ -1,0 +1,301 @@
+"""The plugin contract: what a model must provide to live in hub-models.
+
+A plugin is a subclass of :class:`GenerativeModel` registered under the entry-point group
+``hub_models.models`` (name = model id). It declares, as class attributes, what the CLI, the demo and the
+card writer need, so none of them has per-model code:
+
+- ``model_id``, ``Config`` (a dataclass: architecture and optimiser hyper-parameters, all with defaults),
+  ``output`` ("image" or "points"), ``inputs`` (extra ``generate`` arguments, e.g. a digit label),
+  ``metrics`` (what ``evaluate`` returns and its protocol), ``card`` (summary, data sets, licence, tags),
+  ``train_defaults`` (engine settings for its recipe) and ``dataset`` (the data set ``train`` reads);
+
+and implements
+
+- ``build(config) -> nn.Module``: the network saved to ``model.safetensors`` (generator or decoder only);
+- ``sample_latents(n, generator, **inputs)``: the random inputs, drawn on the CPU from ``generator`` so a
+  seed gives the same output on every device;
+- ``decode(latents, **inputs)``: latents → images in [0, 1] (N×C×H×W) or points (N×2);
+- ``load_data(root, split)``: the data set as in-memory tensors (``{"images": uint8 N×C×H×W, ...}``);
+- ``setup_training(device)`` and ``train_step(setup, batch)``: the loss step (the shared engine in
+  :mod:`hub_models.engine` owns the loop, checkpoints, logging, devices and DDP);
+- ``evaluate(...)``: the model's metrics as a dict (optional: the default reports none).
+
+``train()`` and ``generate()`` are provided here on top of those hooks. Weights go to and come from the
+Hugging Face Hub through ``huggingface_hub.ModelHubMixin`` (``save_pretrained``, ``push_to_hub``,
+``from_pretrained``), loaded strictly by :mod:`hub_models.weights`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from huggingface_hub import ModelHubMixin
+from torch import nn
+
+from .errors import HubModelsError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+MAX_SAMPLES = 10_000  # one generate() call; larger jobs loop over calls
+
+
+@dataclass(frozen=True)
+class Input:
+    """An extra argument of ``generate`` (besides ``n`` and ``seed``), declared for forms and the CLI."""
+
+    name: str
+    kind: Literal["int", "float", "choice"]
+    default: Any
+    label: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """Convert and check a user-supplied value; raise :class:`HubModelsError` when it is invalid."""
+        if value is None:
+            return self.default
+        try:
+            if self.kind == "choice":
+                value = str(value)
+                if value not in self.choices:
+                    raise ValueError
+                return value
+            value = int(value) if self.kind == "int" else float(value)
+        except (TypeError, ValueError):
+            allowed = ", ".join(self.choices) if self.kind == "choice" else f"a {self.kind}"
+            raise HubModelsError(f"invalid {self.name} {value!r}: expected {allowed}") from None
+        lo = -float("inf") if self.minimum is None else self.minimum
+        hi = float("inf") if self.maximum is None else self.maximum
+        if not lo <= value <= hi:
+            raise HubModelsError(f"{self.name} must be between {self.minimum} and {self.maximum}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number ``evaluate`` reports, with what the card needs to state it honestly."""
+
+    key: str
+    name: str
+    protocol: str
+    higher_is_better: bool = False
+    goal: float | None = None
+
+    def meets_goal(self, value: float) -> bool:
+        if self.goal is None:
+            return True
+        return value >= self.goal if self.higher_is_better else value <= self.goal
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """Model-card metadata: everything the card writer needs that is not a measured number."""
+
+    summary: str
+    datasets: tuple[str, ...] = ()
+    license: str = "mit"
+    tags: tuple[str, ...] = ()
+    pipeline_tag: str = "unconditional-image-generation"
+    source: str = ""  # the tutorial or paper the architecture follows
+    notes: str = ""  # data terms, known limitations, what changed from the source
+
+
+@dataclass
+class TrainingSetup:
+    """What ``setup_training`` returns: every trained module and its optimiser, by name.
+
+    The engine checkpoints all of them and may wrap ``nets`` in DistributedDataParallel, so
+    ``train_step`` must go through ``setup.nets[...]`` rather than through attributes of the plugin.
+    """
+
+    nets: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. loss modules, EMA copies
+
+
+class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-models"]):
+    """Base class of every plugin. See the module docstring for the contract."""
+
+    model_id: ClassVar[str]
+    Config: ClassVar[type]
+    output: ClassVar[Literal["image", "points"]] = "image"
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    card: ClassVar[CardInfo]
+    dataset: ClassVar[str] = ""  # name of the data set ``load_data`` reads, e.g. "mnist"
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    default_repo_id: ClassVar[str | None] = None  # Hub repo used when no weights are bundled
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, config: Any = None) -> None:
+        if config is None:
+            config = self.Config()
+        elif isinstance(config, dict):
+            config = config_from_dict(self.Config, config, what=f"{self.model_id} config")
+        self.config = config
+        self.net: nn.Module = self.build(config)
+        self.net.eval()
+        self.device = torch.device("cpu")
+        self.provenance: dict[str, Any] = {}
+        self.metric_values: dict[str, Any] = {}
+        self.weights_dir: Path | None = None  # set when loaded from disk
+
+    def build(self, config: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def to(self, device: str | torch.device | None) -> GenerativeModel:
+        from .utils import resolve_device
+
+        self.device = resolve_device(device)
+        self.net.to(self.device)
+        return self
+
+    # ------------------------------------------------------------------ generation
+    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> Any:
+        raise NotImplementedError
+
+    def decode(self, latents: Any, **inputs: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def parse_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Check ``generate`` keyword arguments against the declared ``inputs``."""
+        known = {spec.name: spec for spec in self.inputs}
+        unknown = sorted(set(inputs) - set(known))
+        if unknown:
+            allowed = ", ".join(known) or "none"
+            raise HubModelsError(f"{self.model_id} does not take {', '.join(unknown)} (its inputs: {allowed})")
+        return {name: spec.parse(inputs.get(name)) for name, spec in known.items()}
+
+    def generate(self, n: int = 16, seed: int = 0, **inputs: Any) -> torch.Tensor:
+        """``n`` samples on the CPU: images as float N×C×H×W in [0, 1], points as float N×2.
+
+        The latents come from a CPU generator seeded with ``seed``, so the same seed gives the same
+        samples on CPU and GPU (up to floating-point rounding of the network itself).
+        """
+        n = check_count(n)
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise HubModelsError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        inputs = self.parse_inputs(inputs)
+        generator = torch.Generator().manual_seed(seed)
+        latents = self.sample_latents(n, generator, **inputs)
+        with torch.inference_mode():
+            out = self.decode(move_to(latents, self.device), **inputs)
+        return out.float().cpu()
+
+    def render(self, samples: torch.Tensor, nrow: int | None = None) -> Image.Image:
+        """A picture of ``generate``'s output: an image grid, or a scatter plot for points."""
+        from .images import render_grid, render_points
+
+        if self.output == "points":
+            return render_points(samples, reference=self.reference_points())
+        return render_grid(samples, nrow=nrow)
+
+    def reference_points(self) -> torch.Tensor | None:
+        """For 2-D models: samples of the target drawn behind generated points."""
+        return None
+
+    # ------------------------------------------------------------------ training hooks
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        raise NotImplementedError
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def fixed_latents(self, n: int, generator: torch.Generator) -> Any:
+        """The fixed inputs of the per-epoch sample grid (stored in the checkpoint)."""
+        return self.sample_latents(n, generator, **self.parse_inputs({}))
+
+    def train(self, out_dir: str | Path, *, data: str | Path | None = None, **settings: Any) -> Path:
+        """Train with the shared engine; returns the exported Hub-layout model directory.
+
+        ``settings`` are :class:`hub_models.engine.TrainSettings` fields (epochs, steps, batch_size, seed,
+        device, resume, dry_run, ...); unspecified ones come from ``train_defaults``.
+        """
+        from .engine import TrainSettings, fit
+
+        merged = {**self.train_defaults, **{k: v for k, v in settings.items() if v is not None}}
+        return fit(self, TrainSettings.from_dict(merged), Path(out_dir), data_root=data)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(
+        self, data_root: str | Path | None = None, num_samples: int | None = None, seed: int = 0
+    ) -> dict[str, Any]:
+        return {}
+
+    # ------------------------------------------------------------------ Hub I/O (ModelHubMixin)
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from .weights import write_model_files
+
+        write_model_files(self, Path(save_directory))
+
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:  # type: ignore[override]
+        """Write config.json, model.safetensors, the card and a sample grid, atomically."""
+        from .utils import atomic_path
+
+        if kwargs.get("push_to_hub"):
+            return super().save_pretrained(save_directory, **kwargs)
+        with atomic_path(save_directory) as tmp:
+            tmp.mkdir()
+            self._save_pretrained(tmp)
+        return None
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None = None, **kwargs: Any) -> GenerativeModel:
+        from .weights import load_weights
+
+        ref = model_id if revision is None else f"{model_id}@{revision}"
+        return load_weights(cls, ref, device=kwargs.get("map_location"))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> GenerativeModel:  # type: ignore[override]
+        """Load weights strictly from a local directory or a Hub repo id (``org/name[@revision]``)."""
+        return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), **kwargs)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any):  # noqa: ANN201 - ModelCard
+        from .card import build_card
+
+        return build_card(self)
+
+
+def check_count(n: Any, maximum: int = MAX_SAMPLES) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= maximum:
+        raise HubModelsError(f"number of samples must be an integer from 1 to {maximum}, got {n!r}")
+    return n
+
+
+def move_to(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, tuple | list):
+        return type(obj)(move_to(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: move_to(v, device) for k, v in obj.items()}
+    return obj
+
+
+def config_from_dict(cls: type, data: Any, what: str) -> Any:
+    """Build dataclass ``cls`` from ``data`` strictly: unknown or missing keys are errors."""
+    if not isinstance(data, dict):
+        raise HubModelsError(f"{what} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise HubModelsError(f"{what} has unknown keys {unknown}; known keys: {sorted(fields)}")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise HubModelsError(f"{what} is invalid: {exc}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

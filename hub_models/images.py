@@ -1,0 +1,73 @@
+"""Turning samples into pictures and files: grids, scatter plots, PNG and NPY output."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torchvision.utils import make_grid
+
+from .errors import HubModelsError
+from .utils import atomic_path, to_uint8
+
+
+def render_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
+    """Float images in [0, 1] (N×C×H×W) → one RGB grid (torchvision ``make_grid``), nearest upscaled."""
+    nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
+    grid = make_grid(images.float().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
+    picture = Image.fromarray(to_uint8(grid).permute(1, 2, 0).numpy())
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture
+
+
+def render_points(
+    points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 512, bounds: tuple | None = None
+) -> Image.Image:
+    """A scatter plot of 2-D points (generated in orange, reference in blue) drawn with PIL."""
+    pts = points.detach().float().cpu()
+    every = pts if reference is None else torch.cat([pts, reference.float().cpu()])
+    if bounds is None:
+        lo, hi = every.min(0).values, every.max(0).values
+        pad = (hi - lo).clamp(min=1e-3) * 0.1
+        bounds = (*(lo - pad).tolist(), *(hi + pad).tolist())
+    x0, y0, x1, y1 = bounds
+    picture = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(picture)
+
+    def to_px(p: torch.Tensor) -> list[tuple[float, float]]:
+        xs = (p[:, 0] - x0) / (x1 - x0) * (size - 1)
+        ys = (1 - (p[:, 1] - y0) / (y1 - y0)) * (size - 1)
+        return list(zip(xs.tolist(), ys.tolist(), strict=True))
+
+    for layer, colour in ((reference, (31, 119, 180)), (pts, (255, 127, 14))):
+        if layer is None:
+            continue
+        for x, y in to_px(layer.float().cpu()):
+            draw.ellipse((x - 2, y - 2, x + 2, y + 2), fill=colour)
+    return picture
+
+
+def save_samples(samples: torch.Tensor, path: str | Path, picture: Image.Image | None = None) -> Path:
+    """Write samples by extension: ``.png``/``.jpg`` a picture, ``.npy`` the raw array. Atomic."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".png", ".jpg", ".jpeg", ".npy"}:
+        raise HubModelsError(f"cannot write {path.name!r}: use an output file ending in .png, .jpg or .npy")
+    if path.exists() and path.is_dir():
+        raise HubModelsError(f"output path {path} is a directory: give a file name such as {path / 'samples.png'}")
+    with atomic_path(path) as tmp:
+        if suffix == ".npy":
+            if samples.dim() == 4:  # images: uint8 N×C×H×W
+                array = to_uint8(samples).numpy()
+            else:  # points: float32 N×2
+                array = samples.float().numpy().astype(np.float32)
+            with open(tmp, "wb") as fh:
+                np.save(fh, array)
+        else:
+            picture = picture if picture is not None else render_grid(samples)
+            picture.save(tmp, format="PNG" if suffix == ".png" else "JPEG")
+    return path

@@ -1,0 +1,1 @@
+"""Evaluation metrics: toy-distribution distances, classifier-based digit metrics, Inception FID/KID."""

@@ -1,0 +1,1 @@
+"""The project's own model plugins, one file each. They are registered as entry points in pyproject.toml."""

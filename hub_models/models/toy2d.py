@@ -1,0 +1,218 @@
+"""Tiny GANs on 2-D data: ``gan-toy2d`` (seed 001) and ``gan-ring8`` (a multi-modal variant).
+
+``gan-toy2d`` follows the "GAN intro" notebook of mxnet-the-straight-dope as ported to PyTorch in seed
+001: the target is X = N(0, I)·A + b with A = [[1, 2], [-0.1, 0.5]], b = [1, 2]; G is one Linear(2, 2)
+(so it can represent that Gaussian exactly); D is Linear(2,5)-tanh-Linear(5,3)-tanh-Linear(3,2) with a
+2-class cross-entropy; Adam lr 0.05 for D and 0.01 for G; weights N(0, 0.02).
+
+``gan-ring8`` swaps the target for a ring of 8 Gaussians and G, D for small MLPs, the classic test of
+mode collapse; its metric is how many of the 8 modes the samples cover.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..metrics.toy import gaussian_w2, mode_coverage
+
+TARGET_A = torch.tensor([[1.0, 2.0], [-0.1, 0.5]])
+TARGET_B = torch.tensor([1.0, 2.0])
+
+
+def init_normal(module: nn.Module) -> None:
+    """The seed's init: every Linear weight ~ N(0, 0.02) (biases keep PyTorch's default)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+
+
+def gan_losses(setup: TrainingSetup, real: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One D step then one G step with the seed's 2-class cross-entropy (class 1 = real)."""
+    gen, disc = setup.nets["generator"], setup.nets["discriminator"]
+    ones = torch.ones(len(real), dtype=torch.long, device=real.device)
+    fake = gen(z)
+    # (1) D: maximise log D(x) + log(1 - D(G(z)))
+    setup.optimizers["discriminator"].zero_grad(set_to_none=True)
+    loss_d = F.cross_entropy(disc(real), ones) + F.cross_entropy(disc(fake.detach()), ones * 0)
+    loss_d.backward()
+    setup.optimizers["discriminator"].step()
+    # (2) G: maximise log D(G(z)) (the non-saturating loss)
+    setup.optimizers["generator"].zero_grad(set_to_none=True)
+    loss_g = F.cross_entropy(disc(fake), ones)
+    loss_g.backward()
+    setup.optimizers["generator"].step()
+    return {"loss_d": loss_d, "loss_g": loss_g}
+
+
+@dataclass
+class Toy2DConfig:
+    latent_dim: int = 2
+    lr_d: float = 0.05
+    lr_g: float = 0.01
+    num_points: int = 100_000  # the notebook drew 1,000; more points keep sampling error below the goal
+    data_seed: int = 1
+
+
+class GanToy2D(GenerativeModel):
+    model_id = "gan-toy2d"
+    Config = Toy2DConfig
+    output = "points"
+    dataset = "toy-gaussian-2d"
+    metrics = (
+        Metric(
+            "w2", "W2 distance to target", goal=0.05,
+            protocol="exact 2-Wasserstein distance between the Gaussian G(N(0, I)) (G is affine) and the target "
+            "N(b, AᵀA); lower is better",
+        ),
+    )
+    card = CardInfo(
+        summary="A GAN whose generator is one affine layer, learning the 2-D Gaussian N(0, I)·A + b "
+        "(A = [[1, 2], [-0.1, 0.5]], b = [1, 2]).",
+        datasets=(),
+        tags=("gan", "toy", "2d"),
+        pipeline_tag="other",
+        source="Seed 001: the 'GAN intro' notebook of mxnet-the-straight-dope, ported to PyTorch.",
+        notes="Trained on 100,000 target points (the notebook uses 1,000) with batch 256; otherwise as in the "
+        "seed: Linear(2, 2) G, 2-5-3-2 tanh D, 2-class cross-entropy, Adam 0.05 (D) / 0.01 (G), N(0, 0.02) init.",
+    )
+    train_defaults = {"epochs": 10, "batch_size": 256, "checkpoint_every": 500, "sample_count": 1000}
+
+    def build(self, config: Toy2DConfig) -> nn.Module:
+        gen = nn.Linear(config.latent_dim, 2)
+        gen.apply(init_normal)
+        return gen
+
+    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        return self.net(latents)
+
+    def target_sample(self, n: int, seed: int) -> torch.Tensor:
+        z = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+        return z @ TARGET_A + TARGET_B
+
+    def reference_points(self) -> torch.Tensor:
+        return self.target_sample(1000, seed=12345)
+
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
+        return {"points": self.target_sample(self.config.num_points, seed)}
+
+    def build_discriminator(self) -> nn.Module:
+        return nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2))
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        disc = self.build_discriminator().to(device)
+        disc.apply(init_normal)
+        return TrainingSetup(
+            nets={"generator": self.net, "discriminator": disc},
+            optimizers={
+                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr_g),
+                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr_d),
+            },
+        )
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real = batch["points"]
+        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
+        return gan_losses(setup, real, z)
+
+    def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        w, b = self.net.weight.detach().cpu(), self.net.bias.detach().cpu()
+        # x = W z + b with z ~ N(0, I): exactly N(b, W Wᵀ). The target is N(B, AᵀA).
+        w2 = gaussian_w2(b, w @ w.T, TARGET_B, TARGET_A.T @ TARGET_A)
+        return {"w2": round(w2, 5), "eval_command": f"hub-models eval {self.model_id}"}
+
+
+@dataclass
+class Ring8Config:
+    latent_dim: int = 8
+    hidden: int = 128
+    radius: float = 2.0
+    std: float = 0.05
+    lr: float = 1e-3
+    beta1: float = 0.5
+    num_points: int = 100_000
+    data_seed: int = 1
+
+
+class GanRing8(GenerativeModel):
+    model_id = "gan-ring8"
+    Config = Ring8Config
+    output = "points"
+    dataset = "toy-ring-of-8"
+    metrics = (
+        Metric(
+            "modes_covered", "modes covered (of 8)", higher_is_better=True, goal=8,
+            protocol="10,000 samples, seed 0; a sample is high-quality within 3 std of its nearest mode; a mode "
+            "is covered with ≥ 2.5% of all samples high-quality on it",
+        ),
+        Metric("high_quality", "high-quality fraction", higher_is_better=True,
+               protocol="share of the 10,000 samples within 3 std of a mode"),
+    )
+    card = CardInfo(
+        summary="An MLP GAN on a ring of 8 Gaussians (radius 2, std 0.05): the classic mode-collapse test.",
+        tags=("gan", "toy", "2d", "mode-collapse"),
+        pipeline_tag="other",
+        source="Multi-modal variant of seed 001 (the ring of Metz et al., 'Unrolled GANs', 2017).",
+        notes="G: z(8)-128-128-2 ReLU; D: 2-128-128-2 LeakyReLU(0.2); 2-class cross-entropy as in seed 001; "
+        "Adam 1e-3, beta1 0.5.",
+    )
+    train_defaults = {"epochs": 20, "batch_size": 256, "checkpoint_every": 1000, "sample_count": 1000}
+
+    def centers(self) -> torch.Tensor:
+        angles = torch.arange(8) * (2 * math.pi / 8)
+        return self.config.radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+
+    def build(self, config: Ring8Config) -> nn.Module:
+        h = config.hidden
+        return nn.Sequential(nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
+
+    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        return self.net(latents)
+
+    def target_sample(self, n: int, seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        which = torch.randint(0, 8, (n,), generator=g)
+        return self.centers()[which] + self.config.std * torch.randn(n, 2, generator=g)
+
+    def reference_points(self) -> torch.Tensor:
+        return self.target_sample(1000, seed=12345)
+
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
+        return {"points": self.target_sample(self.config.num_points, seed)}
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        h = self.config.hidden
+        act = nn.LeakyReLU(0.2)
+        disc = nn.Sequential(nn.Linear(2, h), act, nn.Linear(h, h), act, nn.Linear(h, 2)).to(device)
+        betas = (self.config.beta1, 0.999)
+        return TrainingSetup(
+            nets={"generator": self.net, "discriminator": disc},
+            optimizers={
+                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas),
+                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas),
+            },
+        )
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real = batch["points"]
+        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
+        return gan_losses(setup, real, z)
+
+    def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        points = self.generate(num_samples or 10_000, seed=seed)
+        result = mode_coverage(points, self.centers(), self.config.std)
+        return {**result, "eval_command": f"hub-models eval {self.model_id}"}
