@@ -261,7 +261,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         """Load weights strictly from a local directory or a Hub repo id (``org/name[@revision]``)."""
         return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), **kwargs)
 
-    def generate_model_card(self, *args: Any, **kwargs: Any):  # noqa: ANN201 - ModelCard
+    def generate_model_card(self, *args: Any, **kwargs: Any):
         from .card import build_card
 
         return build_card(self)

@@ -33,7 +33,7 @@ def _discover() -> tuple[dict[str, type[GenerativeModel]], dict[str, str]]:
             continue  # the same distribution seen twice on sys.path
         try:
             cls = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import error of a plugin must not break the others
+        except Exception as exc:
             broken[ep.name] = f"{type(exc).__name__}: {exc}"
             continue
         if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
@@ -70,9 +70,7 @@ def get_model_class(model_id: str) -> type[GenerativeModel]:
     raise HubModelsError(f"unknown model {model_id!r}; available models: {available}")
 
 
-def load(
-    model_id: str, weights: str | Path | None = None, device: str | torch.device | None = None
-) -> GenerativeModel:
+def load(model_id: str, weights: str | Path | None = None, device: str | torch.device | None = None) -> GenerativeModel:
     """Build ``model_id`` and load its weights (bundled by default; a directory; or ``org/name[@rev]``)."""
     from .weights import load_weights
 

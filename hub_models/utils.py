@@ -27,6 +27,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     target = tmp / path.name
     try:
         yield target
+        _default_permissions(target)
         if target.is_dir() and path.is_dir():
             # os.replace cannot swap a non-empty directory: move the old one aside first.
             old = tmp / "old"
@@ -36,6 +37,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.replace(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _default_permissions(target: Path) -> None:
+    """Temporary files and mkdtemp dirs are private (0600/0700); give the result the usual umask modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [target, *(target.rglob("*") if target.is_dir() else [])]:
+        if p.exists() and not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

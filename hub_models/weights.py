@@ -117,7 +117,7 @@ def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, 
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path} is not valid JSON ({exc}): the file is corrupt, re-download or re-export it")
+        raise WeightsError(f"{path} is not valid JSON ({exc}): the file is corrupt, re-download it") from None
     if not isinstance(config, dict):
         raise WeightsError(f"{path} must hold a JSON object")
     model_type = config.get("model_type")
@@ -144,7 +144,7 @@ def load_weights(
     config = read_config(directory, model_cls)
     try:
         arch = config_from_dict(model_cls.Config, config["architecture"], what=f"{directory / CONFIG_NAME}")
-    except Exception as exc:  # noqa: BLE001 - config_from_dict raises HubModelsError
+    except Exception as exc:
         raise WeightsError(str(exc)) from None
     model = model_cls(arch)
     weights = directory / WEIGHTS_NAME
@@ -211,8 +211,15 @@ def update_metrics(directory: Path, model: GenerativeModel, metrics: dict[str, A
         build_card(model).save(tmp)
 
 
-def push(directory: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-         logs: str | Path | None = None, token: str | None = None) -> str:
+def push(
+    directory: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str | None = None,
+    logs: str | Path | None = None,
+    token: str | None = None,
+) -> str:
     """Upload a checkpoint directory (and its TensorBoard logs under ``runs/``) to a Hub repo."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
@@ -229,14 +236,21 @@ def push(directory: str | Path, repo_id: str, *, private: bool = False, revision
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         commit = api.upload_folder(
-            repo_id=repo_id, folder_path=directory, revision=revision,
+            repo_id=repo_id,
+            folder_path=directory,
+            revision=revision,
             allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME],
             commit_message=f"Upload {directory.name} with hub-models",
         )
         logs = Path(logs) if logs else directory.parent / "logs"
         if logs.is_dir() and any(logs.rglob("events.out.tfevents.*")):
-            api.upload_folder(repo_id=repo_id, folder_path=logs, path_in_repo="runs", revision=revision,
-                              commit_message="Upload TensorBoard logs")
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=logs,
+                path_in_repo="runs",
+                revision=revision,
+                commit_message="Upload TensorBoard logs",
+            )
     except HfHubHTTPError as exc:
         raise WeightsError(f"push to {repo_id} failed: {str(exc).splitlines()[0]}") from None
     return str(getattr(commit, "commit_url", url))

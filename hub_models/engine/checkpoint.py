@@ -32,7 +32,10 @@ def _flatten(prefix: str, obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, dict):
         return {"$d": [[_key(k), _flatten(f"{prefix}/{k}", v, tensors)] for k, v in obj.items()]}
     if isinstance(obj, tuple | list):
-        return {"$l": [_flatten(f"{prefix}/{i}", v, tensors) for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
+        return {
+            "$l": [_flatten(f"{prefix}/{i}", v, tensors) for i, v in enumerate(obj)],
+            "tuple": isinstance(obj, tuple),
+        }
     return obj
 
 

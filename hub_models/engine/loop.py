@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..errors import HubModelsError
@@ -76,10 +77,12 @@ def fit(
         ctx.close()
 
 
-def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext) -> Path:  # noqa: ANN001, C901, PLR0912, PLR0915
+def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext) -> Path:
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.exists() and not settings.resume:
-        raise HubModelsError(f"{out_dir} already holds a training run: pass --resume to continue it, or pick a new --out")
+        raise HubModelsError(
+            f"{out_dir} already holds a training run: pass --resume to continue it, or pick a new --out"
+        )
     if settings.resume and not ckpt_path.exists():
         raise HubModelsError(f"nothing to resume: {ckpt_path} does not exist (drop --resume to start a new run)")
 
@@ -105,6 +108,10 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     if settings.dry_run:
         total = min(total, settings.dry_run_steps)
 
+    ema = None
+    if settings.ema_decay:
+        # Polyak/EMA averaging of G (Yazici et al. 2019): the exported generator is the average.
+        ema = AveragedModel(model.net, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
     fixed = model.fixed_latents(settings.sample_count, torch.Generator().manual_seed(settings.seed))
     step = 0
     loss_sums: dict[str, torch.Tensor] = {}
@@ -121,10 +128,16 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
             load_optimizer_state(opt, state["optimizers"][name])
         if "extra" in state and hasattr(model, "load_extra_state"):
             model.load_extra_state(setup, state["extra"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         step, fixed, loss_sums = state["step"], state["fixed"], state["loss_sums"]
         set_rng_state(state["rng"][ctx.rank])
     else:
         torch.manual_seed(settings.seed + 7919 * ctx.rank)  # each rank draws its own noise
+
+    for opt in setup.optimizers.values():
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])  # restored from the checkpoint on resume
 
     setup.nets = {name: ctx.wrap(net, device) for name, net in raw_nets.items()}
     if settings.compile:
@@ -136,29 +149,44 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out_dir / "logs"), purge_step=step if step else None)
-        _write_json(out_dir / "train_settings.json", {"model_id": model.model_id, "settings": settings.to_dict(),
-                                                      "config": _asdict(model.config)})
+        _write_json(
+            out_dir / "train_settings.json",
+            {"model_id": model.model_id, "settings": settings.to_dict(), "config": _asdict(model.config)},
+        )
 
     def checkpoint() -> None:
         rngs = ctx.gather(rng_state())
         if ctx.is_main:
             state = {
-                "model_id": model.model_id, "world_size": ctx.world_size, "step": step, "fixed": fixed,
-                "loss_sums": loss_sums, "rng": rngs,
+                "model_id": model.model_id,
+                "world_size": ctx.world_size,
+                "step": step,
+                "fixed": fixed,
+                "loss_sums": loss_sums,
+                "rng": rngs,
                 "nets": {k: v.state_dict() for k, v in raw_nets.items()},
                 "optimizers": {k: v.state_dict() for k, v in setup.optimizers.items()},
             }
+            if ema is not None:
+                state["ema"] = ema.state_dict()
             if hasattr(model, "extra_state"):
                 state["extra"] = model.extra_state(setup)
             save_checkpoint(ckpt_path, state)
         ctx.barrier()
 
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if settings.amp and device.type == "cuda"
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if settings.amp and device.type == "cuda"
         else contextlib.nullcontext()
     )
-    bar = tqdm(total=total, initial=step, disable=not (ctx.is_main and settings.progress), desc=model.model_id,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=total,
+        initial=step,
+        disable=not (ctx.is_main and settings.progress),
+        desc=model.model_id,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
     while step < total:
         epoch, first = divmod(step, per_epoch)
         order = _epoch_order(n, settings.seed, epoch)[ctx.rank :: ctx.world_size].to(device)
@@ -169,8 +197,14 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
                 batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
             for net in raw_nets.values():
                 net.train()
+            if settings.lr_schedule == "linear":
+                for opt in setup.optimizers.values():
+                    for group in opt.param_groups:
+                        group["lr"] = group["initial_lr"] * (1 - step / total)
             with autocast:
                 losses = model.train_step(setup, batch)
+            if ema is not None:
+                ema.update_parameters(model.net)
             for k, v in losses.items():  # accumulate on the device: no host sync per step
                 v = v.detach().float()
                 loss_sums[k] = loss_sums[k] + v if k in loss_sums else v.clone()
@@ -184,7 +218,7 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
                     writer.add_scalar(f"loss/{k}", v, step)
             epoch_done = j == per_epoch - 1
             if epoch_done:
-                _end_of_epoch(model, raw_nets, fixed, loss_sums, epoch, step, out_dir, writer, ctx)
+                _end_of_epoch(model, ema, fixed, loss_sums, epoch, step, out_dir, writer, ctx)
                 loss_sums = {}
             if step % settings.checkpoint_every == 0 or step >= total or epoch_done:
                 checkpoint()
@@ -196,6 +230,8 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     if len(set(digests)) != 1:
         raise RuntimeError(f"DDP replicas disagree after training: {digests}")
     export = out_dir / "model"
+    if ema is not None:
+        model.net.load_state_dict(ema.module.state_dict())
     if ctx.is_main:
         model.net.eval()
         model.provenance = {
@@ -220,16 +256,19 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     return export
 
 
-def _end_of_epoch(model, raw_nets, fixed, loss_sums, epoch, step, out_dir, writer, ctx) -> None:  # noqa: ANN001
+def _end_of_epoch(model, ema, fixed, loss_sums, epoch, step, out_dir, writer, ctx) -> None:
     if not ctx.is_main:
         return
     count = float(loss_sums.get("_count", 1))
     means = {k: float(v) / count for k, v in loss_sums.items() if k != "_count"}
     net = model.net
     was_training = net.training
-    net.eval()
+    if ema is not None:
+        model.net = ema.module  # show what will be exported
+    model.net.eval()
     with torch.inference_mode():
         samples = model.decode(fixed, **model.parse_inputs({})).float().cpu()
+    model.net = net
     net.train(was_training)
     picture = model.render(samples)
     samples_dir = out_dir / "samples"

@@ -27,6 +27,8 @@ class TrainSettings:
     channels_last: bool = False
     compile: bool = False  # torch.compile the trained networks
     threads: int | None = None  # torch.set_num_threads on CPU
+    lr_schedule: str = "constant"  # constant | linear (decay every optimiser's lr linearly to 0 at the last step)
+    ema_decay: float | None = None  # keep an exponential moving average of the generator and export it
     progress: bool = True
 
     @classmethod
@@ -46,6 +48,11 @@ class TrainSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise HubModelsError(f"train setting {name} must be a positive integer, got {value!r}")
+
+        if self.lr_schedule not in {"constant", "linear"}:
+            raise HubModelsError(f"train setting lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise HubModelsError(f"train setting ema_decay must be between 0 and 1, got {self.ema_decay!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

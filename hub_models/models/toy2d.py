@@ -56,6 +56,7 @@ class Toy2DConfig:
     latent_dim: int = 2
     lr_d: float = 0.05
     lr_g: float = 0.01
+    beta1: float = 0.5  # PyTorch's default 0.9 (the seed) stalls at W2 ≈ 0.5; see the card notes
     num_points: int = 100_000  # the notebook drew 1,000; more points keep sampling error below the goal
     data_seed: int = 1
 
@@ -67,7 +68,9 @@ class GanToy2D(GenerativeModel):
     dataset = "toy-gaussian-2d"
     metrics = (
         Metric(
-            "w2", "W2 distance to target", goal=0.05,
+            "w2",
+            "W2 distance to target",
+            goal=0.05,
             protocol="exact 2-Wasserstein distance between the Gaussian G(N(0, I)) (G is affine) and the target "
             "N(b, AᵀA); lower is better",
         ),
@@ -79,10 +82,20 @@ class GanToy2D(GenerativeModel):
         tags=("gan", "toy", "2d"),
         pipeline_tag="other",
         source="Seed 001: the 'GAN intro' notebook of mxnet-the-straight-dope, ported to PyTorch.",
-        notes="Trained on 100,000 target points (the notebook uses 1,000) with batch 256; otherwise as in the "
-        "seed: Linear(2, 2) G, 2-5-3-2 tanh D, 2-class cross-entropy, Adam 0.05 (D) / 0.01 (G), N(0, 0.02) init.",
+        notes="Architecture, loss, learning rates and init as in the seed: Linear(2, 2) G, 2-5-3-2 tanh D, 2-class "
+        "cross-entropy, Adam 0.05 (D) / 0.01 (G), N(0, 0.02) init. Changed, because the metric shows it helps: "
+        "Adam beta1 = 0.5 (the DCGAN value; with PyTorch's default 0.9 training stalls at W2 ≈ 0.5), batch 1024 "
+        "and both learning rates decayed linearly to 0 over 4,000 steps (at constant rates G keeps oscillating "
+        "around the target at W2 ≈ 0.05-0.2), and 100,000 target points instead of the notebook's 1,000 (whose "
+        "own sampling error, ≈ 0.07 in the mean, exceeds the goal).",
     )
-    train_defaults = {"epochs": 10, "batch_size": 256, "checkpoint_every": 500, "sample_count": 1000}
+    train_defaults = {
+        "steps": 4000,
+        "batch_size": 1024,
+        "checkpoint_every": 500,
+        "sample_count": 1000,
+        "lr_schedule": "linear",
+    }
 
     def build(self, config: Toy2DConfig) -> nn.Module:
         gen = nn.Linear(config.latent_dim, 2)
@@ -112,11 +125,12 @@ class GanToy2D(GenerativeModel):
     def setup_training(self, device: torch.device) -> TrainingSetup:
         disc = self.build_discriminator().to(device)
         disc.apply(init_normal)
+        betas = (self.config.beta1, 0.999)
         return TrainingSetup(
             nets={"generator": self.net, "discriminator": disc},
             optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr_g),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr_d),
+                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr_g, betas=betas),
+                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr_d, betas=betas),
             },
         )
 
@@ -151,12 +165,19 @@ class GanRing8(GenerativeModel):
     dataset = "toy-ring-of-8"
     metrics = (
         Metric(
-            "modes_covered", "modes covered (of 8)", higher_is_better=True, goal=8,
+            "modes_covered",
+            "modes covered (of 8)",
+            higher_is_better=True,
+            goal=8,
             protocol="10,000 samples, seed 0; a sample is high-quality within 3 std of its nearest mode; a mode "
             "is covered with ≥ 2.5% of all samples high-quality on it",
         ),
-        Metric("high_quality", "high-quality fraction", higher_is_better=True,
-               protocol="share of the 10,000 samples within 3 std of a mode"),
+        Metric(
+            "high_quality",
+            "high-quality fraction",
+            higher_is_better=True,
+            protocol="share of the 10,000 samples within 3 std of a mode",
+        ),
     )
     card = CardInfo(
         summary="An MLP GAN on a ring of 8 Gaussians (radius 2, std 0.05): the classic mode-collapse test.",

@@ -1,0 +1,347 @@
+"""The ``hub-models`` command line: list, info, train, generate, eval, push, demo.
+
+Errors a user can cause print one line (``error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import HubModelsError
+
+RECIPE_KEYS = {"model", "config", "train"}
+
+
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help="bundled (default), a local checkpoint dir, or a Hub repo id org/name[@revision]")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub-models", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list installed model plugins")
+
+    p = sub.add_parser("info", help="describe a model: config, inputs, metrics, bundled weights")
+    p.add_argument("model")
+
+    p = sub.add_parser("train", help="train a model with the shared engine")
+    p.add_argument("model")
+    p.add_argument("--config", type=Path, help="recipe TOML (train/MODEL.toml) with [config] and [train] tables")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/MODEL)")
+    p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset> or download)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps", type=int, help="total optimiser steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--data-limit", type=int, help="train on the first N examples only")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="run a few batches through the whole pipeline")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the trained networks")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config field (repeatable), e.g. --set lr_g=0.001",
+    )
+
+    p = sub.add_parser("generate", help="generate samples: -o x.png (grid) or -o x.npy (raw array)")
+    p.add_argument("model")
+    _add_weights(p)
+    p.add_argument("-n", "--num", type=int, default=16, help="number of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, help="output .png/.jpg (grid) or .npy (uint8 N×C×H×W or float32 N×2)")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="any declared model input")
+
+    p = sub.add_parser("eval", help="measure a model's metrics and print them as JSON")
+    p.add_argument("model")
+    _add_weights(p)
+    p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset>)")
+    p.add_argument("--num-samples", type=int, help="generated samples (default: the model's full protocol)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--update-card",
+        action="store_true",
+        help="record the metrics in the checkpoint's config.json and model card (local dirs only)",
+    )
+
+    p = sub.add_parser("push", help="upload a checkpoint directory (and its TensorBoard logs) to the Hub")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", "--branch", dest="revision", help="branch to push to (created if missing)")
+    p.add_argument("--logs", type=Path, help="TensorBoard log dir (default: DIRECTORY/../logs)")
+
+    p = sub.add_parser("demo", help="start the Gradio demo")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true")
+    p.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="MODEL=REF",
+        help="weights for one model (repeatable), e.g. dcgan-faces=org/dcgan-faces@v1",
+    )
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise HubModelsError(f"{what} {item!r} must look like NAME=VALUE")
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _typed(cls: type, key: str, raw: str) -> Any:
+    """Parse a --set value with the type of the dataclass field's default."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if key not in fields:
+        raise HubModelsError(f"unknown config field {key!r}; fields: {', '.join(sorted(fields))}")
+    default = fields[key].default
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in {"true", "false", "1", "0"}:
+                raise ValueError
+            return raw.lower() in {"true", "1"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if default is None:
+            return json.loads(raw)
+    except (ValueError, json.JSONDecodeError):
+        raise HubModelsError(f"config field {key} expects a {type(default).__name__}, got {raw!r}") from None
+    return raw
+
+
+def read_recipe(path: Path, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not path.is_file():
+        raise HubModelsError(f"recipe {path} not found: recipes live in train/<model>.toml")
+    try:
+        recipe = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise HubModelsError(f"recipe {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(recipe) - RECIPE_KEYS)
+    if unknown:
+        raise HubModelsError(f"recipe {path} has unknown keys {unknown}; allowed: model, [config], [train]")
+    if recipe.get("model", model_id) != model_id:
+        raise HubModelsError(f"recipe {path} is for {recipe['model']!r}, not {model_id!r}")
+    return dict(recipe.get("config", {})), dict(recipe.get("train", {}))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import get_model_class, list_models, plugin_errors
+    from .weights import bundled_dir
+
+    for model_id in list_models():
+        cls = get_model_class(model_id)
+        bundled = "bundled" if (bundled_dir(cls) / "config.json").is_file() else "no bundled weights"
+        inputs = ", ".join(spec.name for spec in cls.inputs) or "-"
+        print(f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {bundled:<20} {cls.card.summary.split('.')[0]}")
+    for model_id, error in plugin_errors().items():
+        print(f"{model_id:<20} BROKEN  {error}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .registry import get_model_class
+    from .weights import bundled_dir
+
+    cls = get_model_class(args.model)
+    bundled = bundled_dir(cls)
+    info = {
+        "model_id": cls.model_id,
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "output": cls.output,
+        "summary": cls.card.summary,
+        "dataset": cls.dataset,
+        "config_defaults": dataclasses.asdict(cls.Config()),
+        "train_defaults": cls.train_defaults,
+        "inputs": [dataclasses.asdict(spec) for spec in cls.inputs],
+        "metrics": [dataclasses.asdict(m) for m in cls.metrics],
+        "bundled_weights": str(bundled) if (bundled / "config.json").is_file() else None,
+    }
+    if info["bundled_weights"]:
+        info["bundled_metrics"] = json.loads((bundled / "config.json").read_text()).get("metrics", {})
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .engine import TrainSettings, fit
+    from .registry import get_model_class
+
+    cls = get_model_class(args.model)
+    config, train = read_recipe(args.config, cls.model_id) if args.config else ({}, {})
+    for key, raw in _pairs(args.set, "--set").items():
+        config[key] = _typed(cls.Config, key, raw)
+    flags = {
+        "epochs": args.epochs,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+        "checkpoint_every": args.checkpoint_every,
+        "data_limit": args.data_limit,
+    }
+    settings = {**cls.train_defaults, **train, **{k: v for k, v in flags.items() if v is not None}}
+    for flag in ("resume", "dry_run", "amp", "channels_last", "compile"):
+        if getattr(args, flag):
+            settings[flag] = True
+    if args.no_progress:
+        settings["progress"] = False
+    settings = TrainSettings.from_dict(settings)
+    from .contract import config_from_dict
+
+    model_config = config_from_dict(cls.Config, config, what=f"{cls.model_id} config")
+    torch.manual_seed(settings.seed)  # the generator's initialisation is part of the recipe
+    model = cls(model_config)
+    out = args.out or Path("runs") / cls.model_id
+    command = " ".join(shlex.quote(a) for a in ["hub-models", *sys.argv[1:]])
+    if args.config:
+        command = f"hub-models train {cls.model_id} --config {args.config}"
+    export = fit(model, settings, out, data_root=args.data, command=command)
+    print(f"model written to {export}")
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    from .registry import load
+
+    return load(args.model, weights=args.weights, device=args.device)
+
+
+def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
+    from .images import save_samples
+
+    model = _load(args)
+    inputs = {**_pairs(args.input, "--input"), **extra}
+    samples = model.generate(args.num, seed=args.seed, **inputs)
+    output = args.output or Path(f"{model.model_id}-seed{args.seed}.png")
+    picture = None
+    if output.suffix.lower() != ".npy":
+        picture = model.render(samples)
+    save_samples(samples, output, picture=picture)
+    print(f"wrote {len(samples)} samples to {output}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .weights import update_metrics
+
+    model = _load(args)
+    if args.num_samples is not None and args.num_samples < 1:
+        raise HubModelsError("--num-samples must be a positive integer")
+    metrics = model.evaluate(data_root=args.data, num_samples=args.num_samples, seed=args.seed)
+    if args.update_card:
+        target = Path(args.weights) if args.weights else model.weights_dir
+        if target is None or not Path(target).is_dir():
+            raise HubModelsError("--update-card needs a local checkpoint directory in --weights")
+        update_metrics(Path(target), model, metrics)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .weights import push
+
+    url = push(args.directory, args.repo_id, private=args.private, revision=args.revision, logs=args.logs)
+    print(f"pushed {args.directory} to {url}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .app_launcher import launch
+    except ImportError as exc:
+        raise HubModelsError(f"the demo needs gradio: pip install 'hub-models[demo]' ({exc})") from None
+    launch(host=args.host, port=args.port, share=args.share, weights=_pairs(args.weights, "--weights"))
+    return 0
+
+
+def _declared_inputs(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """For ``generate``: pull ``--NAME VALUE`` options of the model's declared inputs out of argv."""
+    if len(argv) < 2 or argv[0] != "generate":
+        return argv, {}
+    from .registry import get_model_class
+
+    try:
+        cls = get_model_class(argv[1])
+    except HubModelsError:
+        return argv, {}  # reported properly later
+    names = {f"--{spec.name.replace('_', '-')}": spec.name for spec in cls.inputs}
+    rest: list[str] = []
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key, eq, value = arg.partition("=")
+        if key in names:
+            if eq:
+                found[names[key]] = value
+            elif i + 1 < len(argv):
+                found[names[key]] = argv[i + 1]
+                i += 1
+            else:
+                raise HubModelsError(f"{key} needs a value")
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, found
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv, extra = _declared_inputs(argv)
+        args = build_parser().parse_args(argv)
+        if args.command == "generate":
+            return cmd_generate(args, extra)
+        handlers = {
+            "list": cmd_list,
+            "info": cmd_info,
+            "train": cmd_train,
+            "eval": cmd_eval,
+            "push": cmd_push,
+            "demo": cmd_demo,
+        }
+        return handlers[args.command](args)
+    except HubModelsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
