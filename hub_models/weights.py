@@ -167,8 +167,8 @@ def load_weights(
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for dist in ("hub-models", "torch", "torchvision", "huggingface-hub", "safetensors"):
+    versions = {"python": platform.python_version(), "torch": torch.__version__}  # includes the CUDA build tag
+    for dist in ("hub-models", "torchvision", "huggingface-hub", "safetensors"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -222,7 +222,7 @@ def push(
 ) -> str:
     """Upload a checkpoint directory (and its TensorBoard logs under ``runs/``) to a Hub repo."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     directory = Path(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
@@ -230,6 +230,8 @@ def push(
             raise WeightsError(f"{directory} has no {name}: push a directory written by `hub-models train`")
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
         raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
+    if logs is not None and not Path(logs).is_dir():
+        raise WeightsError(f"logs directory {logs} does not exist: pass the run's logs/ directory or leave it out")
     api = HfApi(token=token)
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True)
@@ -252,5 +254,22 @@ def push(
                 commit_message="Upload TensorBoard logs",
             )
     except HfHubHTTPError as exc:
-        raise WeightsError(f"push to {repo_id} failed: {str(exc).splitlines()[0]}") from None
+        status = getattr(exc.response, "status_code", None)
+        hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
+        raise WeightsError(f"push to {repo_id} failed: {str(exc).splitlines()[0]}{hint}") from None
+    except OfflineModeIsEnabled:
+        raise WeightsError(f"cannot push to {repo_id} while HF_HUB_OFFLINE is set: unset it and retry") from None
+    except _transport_errors() as exc:
+        raise WeightsError(f"cannot reach the Hugging Face Hub to push {repo_id} ({exc}): check the network") from None
     return str(getattr(commit, "commit_url", url))
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Connection/timeout errors of huggingface_hub's HTTP client (httpx2 in huggingface_hub 2.x, httpx in 1.x)."""
+    errors = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)

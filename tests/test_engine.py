@@ -1,0 +1,203 @@
+"""The shared engine: exact resume after SIGKILL, DDP on gloo, checkpoints, logging, settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hub_models.engine.checkpoint import load_checkpoint
+
+TRAIN = [
+    "gan-ring8",
+    "--steps",
+    "1500",
+    "--batch-size",
+    "64",
+    "--checkpoint-every",
+    "25",
+    "--seed",
+    "3",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--set",
+    "hidden=64",
+]
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hub_models.cli", *args], capture_output=True, text=True, timeout=600, **kwargs
+    )
+
+
+def assert_same_tensors(a: Path, b: Path) -> None:
+    ta, tb = load_file(a), load_file(b)
+    assert ta.keys() == tb.keys()
+    for key in ta:
+        assert torch.equal(ta[key], tb[key]), f"{key} differs"
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    straight = tmp_path / "straight"
+    proc = cli("train", *TRAIN, "--out", str(straight))
+    assert proc.returncode == 0, proc.stderr
+
+    killed = tmp_path / "killed"
+    ckpt = killed / "checkpoint.safetensors"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hub_models.cli", "train", *TRAIN, "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 100:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    step = load_checkpoint(ckpt)["step"]
+    assert 100 <= step < 1500
+    assert not (killed / "model").exists()
+
+    proc = cli("train", *TRAIN, "--out", str(killed), "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert_same_tensors(straight / "model" / "model.safetensors", killed / "model" / "model.safetensors")
+    # the whole training state (D, optimisers, RNG) matches too
+    a, b = load_checkpoint(straight / "checkpoint.safetensors"), load_checkpoint(ckpt)
+    for name in a["nets"]:
+        for key, tensor in a["nets"][name].items():
+            assert torch.equal(tensor, b["nets"][name][key])
+    assert a["step"] == b["step"] == 1500
+
+
+def test_run_directory_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "gan-toy2d", "--steps", "5", "--out", str(out), "--no-progress").returncode == 0
+    again = cli("train", "gan-toy2d", "--steps", "5", "--out", str(out), "--no-progress")
+    assert again.returncode == 2 and "already holds a training run" in again.stderr
+    fresh = cli("train", "gan-toy2d", "--resume", "--out", str(tmp_path / "new"), "--no-progress")
+    assert fresh.returncode == 2 and "nothing to resume" in fresh.stderr
+
+
+def test_outputs_logs_samples_metrics_and_provenance(tmp_path):
+    out = tmp_path / "run"
+    proc = cli(
+        "train",
+        "gan-ring8",
+        "--epochs",
+        "2",
+        "--data-limit",
+        "2048",
+        "--batch-size",
+        "256",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--set",
+        "hidden=32",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    metrics = json.loads((out / "metrics" / "epoch_002.json").read_text())
+    assert metrics["step"] == 16 and {"loss_d", "loss_g"} <= metrics.keys()
+    assert list((out / "logs").glob("events.out.tfevents.*"))
+    config = json.loads((out / "model" / "config.json").read_text())
+    prov = config["provenance"]
+    assert prov["steps"] == 16 and prov["seed"] == 0 and prov["versions"]["torch"] == torch.__version__
+    assert config["architecture"]["hidden"] == 32
+    assert "hub-models train gan-ring8" in prov["command"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "logs"))
+    events.Reload()
+    assert "epoch/loss_d" in events.Tags()["scalars"]
+
+
+def test_dry_run_touches_every_stage_quickly(tmp_path):
+    proc = cli("train", "gan-ring8", "--dry-run", "--out", str(tmp_path / "dry"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((tmp_path / "dry" / "model" / "config.json").read_text())
+    assert config["provenance"]["steps"] == 3
+
+
+def test_recipe_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "gan-ring8"\n[config]\nwidth = 3\n')
+    proc = cli("train", "gan-ring8", "--config", str(bad), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "unknown keys ['width']" in proc.stderr
+    bad.write_text('model = "gan-toy2d"\n')
+    proc = cli("train", "gan-ring8", "--config", str(bad), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "is for 'gan-toy2d'" in proc.stderr
+    bad.write_text("[train]\nbatch_size = 0\n")
+    proc = cli("train", "gan-ring8", "--config", str(bad), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "batch_size must be a positive integer" in proc.stderr
+
+
+def test_every_bundled_checkpoint_has_a_recipe():
+    root = Path(__file__).resolve().parents[1]
+    bundled = [p.name for p in (root / "hub_models" / "weights").iterdir() if (p / "config.json").is_file()]
+    assert bundled
+    for name in bundled:
+        assert (root / "train" / f"{name}.toml").is_file(), f"no recipe train/{name}.toml for bundled {name}"
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not os.path.exists(Path(sys.executable).parent / "torchrun"),
+    reason="torchrun not installed",
+)
+def test_two_process_gloo_run_saves_one_consistent_checkpoint(tmp_path):
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "hub_models.cli",
+            "train",
+            "gan-ring8",
+            "--steps",
+            "40",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "hidden=32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["provenance"]["world_size"] == 2
+    assert len(config["provenance"]["replica_digest"]) == 64  # both ranks agreed on this digest
+    state = load_checkpoint(out / "checkpoint.safetensors")
+    assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["step"] == 40
+    # the exported generator is the checkpointed one
+    exported = load_file(out / "model" / "model.safetensors")
+    for key, tensor in exported.items():
+        assert torch.equal(tensor, state["nets"]["generator"][key])

@@ -1,0 +1,286 @@
+"""The spine: discovery, CLI, weights references and strict loading, the contract helper."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import hub_models
+from hub_models import registry
+from hub_models.cli import main
+from hub_models.models.toy2d import GanRing8, GanToy2D
+from hub_models.testing import check_plugin
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "hub_models.cli", *args], capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# ---------------------------------------------------------------- discovery and third-party plugins
+
+
+@pytest.fixture
+def third_party(tmp_path, monkeypatch):
+    """Install a plugin package the way pip would (a dist-info with entry points) on sys.path."""
+    pkg = tmp_path / "site" / "acme_models"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mirror.py").write_text(
+        textwrap.dedent(
+            '''
+            from dataclasses import dataclass
+            import torch
+            from torch import nn
+            from hub_models import CardInfo, GenerativeModel
+
+            @dataclass
+            class MirrorConfig:
+                scale: float = 1.0
+
+            class Mirror(GenerativeModel):
+                """Points on the anti-diagonal: the smallest possible plugin."""
+                model_id = "acme-mirror"
+                Config = MirrorConfig
+                output = "points"
+                card = CardInfo(summary="Mirror points.", pipeline_tag="other")
+
+                def build(self, config):
+                    return nn.Linear(1, 2)
+
+                def sample_latents(self, n, generator, **inputs):
+                    return torch.randn(n, 1, generator=generator)
+
+                def decode(self, latents, **inputs):
+                    return self.net(latents) * self.config.scale
+            '''
+        )
+    )
+    (pkg / "broken.py").write_text("raise ImportError('needs a library that is not installed')\n")
+    dist = tmp_path / "site" / "acme_models-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[hub_models.models]\nacme-mirror = acme_models.mirror:Mirror\nacme-broken = acme_models.broken:Nope\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    registry.refresh()
+    yield tmp_path / "site"
+    registry.refresh()
+
+
+def test_own_models_are_discovered_through_entry_points():
+    assert {"gan-toy2d", "gan-ring8"} <= set(hub_models.list_models())
+    assert hub_models.get_model_class("gan-toy2d") is GanToy2D
+
+
+def test_third_party_plugin_appears_and_broken_one_is_reported(third_party, tmp_path):
+    assert "acme-mirror" in hub_models.list_models()
+    assert "acme-broken" not in hub_models.list_models()
+    assert "needs a library" in hub_models.plugin_errors()["acme-broken"]
+    with pytest.raises(hub_models.HubModelsError, match="acme-broken.*failed to load.*needs a library"):
+        hub_models.get_model_class("acme-broken")
+    # the contract helper passes on the third-party plugin, and it saves/loads like our own
+    cls = hub_models.get_model_class("acme-mirror")
+    check_plugin(cls, tmp_path / "check")
+    code, out, _ = run_cli("list")
+    assert code == 0 and "acme-mirror" in out and "acme-broken" in out and "BROKEN" in out
+    code, out, _ = run_cli(
+        "generate",
+        "acme-mirror",
+        "--weights",
+        str(tmp_path / "check" / "roundtrip"),
+        "-n",
+        "5",
+        "-o",
+        str(tmp_path / "m.npy"),
+    )
+    assert code == 0, out
+    assert np.load(tmp_path / "m.npy").shape == (5, 2)
+
+
+def test_unknown_model_lists_available_ones():
+    code, _, err = run_cli("generate", "no-such-model")
+    assert code == 2
+    assert err.startswith("error: unknown model 'no-such-model'") and "gan-toy2d" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("cls", [GanToy2D, GanRing8])
+def test_toy_plugins_follow_the_contract(cls, tmp_path):
+    check_plugin(cls, tmp_path, train=True)
+
+
+# ---------------------------------------------------------------- bundled weights and generation
+
+
+def test_bundled_toy_weights_meet_their_card():
+    model = hub_models.load("gan-toy2d")
+    measured = model.evaluate()["w2"]
+    assert measured <= 0.05, f"bundled gan-toy2d has W2 {measured}"
+    assert measured == pytest.approx(model.metric_values["w2"], abs=1e-4)  # the card reports what we measure
+    ring = hub_models.load("gan-ring8")
+    result = ring.evaluate(num_samples=4000)
+    assert result["modes_covered"] == 8
+    assert ring.metric_values["modes_covered"] == 8
+
+
+def test_generate_cli_writes_png_and_npy(tmp_path):
+    code, out, err = run_cli("generate", "gan-toy2d", "-n", "300", "--seed", "3", "-o", str(tmp_path / "p.npy"))
+    assert code == 0, err
+    points = np.load(tmp_path / "p.npy")
+    assert points.shape == (300, 2) and points.dtype == np.float32
+    same = hub_models.load("gan-toy2d").generate(300, seed=3).numpy()
+    np.testing.assert_array_equal(points, same)
+    code, _, err = run_cli("generate", "gan-ring8", "-n", "200", "-o", str(tmp_path / "p.png"))
+    assert code == 0, err
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_samples_and_seeds_differ():
+    model = hub_models.load("gan-ring8")
+    assert torch.equal(model.generate(16, seed=5), model.generate(16, seed=5))
+    assert not torch.equal(model.generate(16, seed=5), model.generate(16, seed=6))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-n", "0"], "number of samples must be an integer from 1"),
+        (["-n", "100000"], "number of samples must be an integer from 1"),
+        (["-o", "out.gif"], "use an output file ending in .png, .jpg or .npy"),
+        (["--input", "label=3"], "does not take label"),
+        (["--weights", "./nowhere"], "not found"),
+    ],
+)
+def test_generate_bad_input_is_one_line_exit_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("generate", "gan-toy2d", *args)
+    assert code == 2, err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_info_and_eval_print_json():
+    code, out, _ = run_cli("info", "gan-ring8")
+    info = json.loads(out)
+    assert code == 0 and info["output"] == "points" and info["bundled_metrics"]["modes_covered"] == 8
+    code, out, _ = run_cli("eval", "gan-toy2d")
+    assert code == 0 and json.loads(out)["w2"] <= 0.05
+
+
+# ---------------------------------------------------------------- bad weights
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    torch.manual_seed(0)
+    directory = tmp_path / "ckpt"
+    GanRing8().save_pretrained(directory)
+    return directory
+
+
+def _expect_weights_error(ref, match: str, model: str = "gan-ring8") -> None:
+    with pytest.raises(hub_models.WeightsError, match=match):
+        hub_models.load(model, weights=ref)
+    code = main(["generate", model, "--weights", str(ref), "-o", "/dev/null.png"])
+    assert code == 2
+
+
+def test_truncated_weights(checkpoint):
+    data = (checkpoint / "model.safetensors").read_bytes()
+    (checkpoint / "model.safetensors").write_bytes(data[: len(data) // 2])
+    _expect_weights_error(checkpoint, "corrupt or truncated")
+
+
+def test_garbage_weights(checkpoint):
+    (checkpoint / "model.safetensors").write_bytes(b"\x00" * 64)
+    _expect_weights_error(checkpoint, "corrupt or truncated")
+
+
+def test_wrong_shapes(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["architecture"]["hidden"] = 64  # the tensors were saved with hidden = 128
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    _expect_weights_error(checkpoint, "does not match the gan-ring8 architecture")
+
+
+def test_missing_tensor(checkpoint):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(checkpoint / "model.safetensors")
+    tensors.pop(sorted(tensors)[0])
+    save_file(tensors, checkpoint / "model.safetensors")
+    _expect_weights_error(checkpoint, "does not match.*Missing")
+
+
+def test_missing_config_keys(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    del config["architecture"]["hidden"]
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    _expect_weights_error(checkpoint, r"missing config keys \['hidden'\]")
+
+
+def test_unknown_config_keys(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["architecture"]["depth"] = 3
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    _expect_weights_error(checkpoint, "unknown keys")
+
+
+def test_config_for_another_model(checkpoint):
+    _expect_weights_error(checkpoint, "config for 'gan-ring8', not 'gan-toy2d'", model="gan-toy2d")
+
+
+def test_corrupt_config(checkpoint):
+    (checkpoint / "config.json").write_text("{not json")
+    _expect_weights_error(checkpoint, "not valid JSON")
+
+
+def test_unknown_repo_offline(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    _expect_weights_error("nobody/nothing", "not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+
+
+def test_no_pickle_is_ever_read(checkpoint):
+    # a pytorch_model.bin next to the config must be ignored, never unpickled
+    (checkpoint / "model.safetensors").unlink()
+    (checkpoint / "pytorch_model.bin").write_bytes(b"not a pickle")
+    _expect_weights_error(checkpoint, "no model.safetensors")
+
+
+def test_save_pretrained_replaces_atomically(checkpoint, monkeypatch):
+    before = (checkpoint / "model.safetensors").read_bytes()
+    model = GanRing8()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("hub_models.weights.build_card", explode, raising=False)
+    monkeypatch.setattr("hub_models.card.build_card", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        model.save_pretrained(checkpoint)
+    assert (checkpoint / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["ckpt"]  # no temp litter
+
+
+def test_card_front_matter(checkpoint):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(checkpoint / "README.md")
+    assert card.data.library_name == "hub-models"
+    assert card.data.pipeline_tag == "other"
+    assert "safetensors" in card.data.tags
+    bundled = ModelCard.load(Path(hub_models.__file__).parent / "weights" / "gan-toy2d" / "README.md")
+    results = bundled.data.eval_results
+    assert results and results[0].metric_type == "w2" and results[0].metric_value <= 0.05
