@@ -47,7 +47,7 @@ def check_generate(model: GenerativeModel) -> torch.Tensor:
     if model.output == "image":
         assert out.dim() == 4 and len(out) == 4, f"images must be N×C×H×W, got {tuple(out.shape)}"
         assert out.shape[1] in (1, 3), f"images must have 1 or 3 channels, got {out.shape[1]}"
-        assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0, "images must lie in [0, 1]"
+        assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0, "images must lie in [0, 1]"
     else:
         assert out.shape == (4, 2), f"points must be N×2, got {tuple(out.shape)}"
     assert torch.isfinite(out).all(), "generate returned NaN or inf"

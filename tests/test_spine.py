@@ -86,7 +86,7 @@ def test_third_party_plugin_appears_and_broken_one_is_reported(third_party, tmp_
     assert "acme-mirror" in hub_models.list_models()
     assert "acme-broken" not in hub_models.list_models()
     assert "needs a library" in hub_models.plugin_errors()["acme-broken"]
-    with pytest.raises(hub_models.HubModelsError, match="acme-broken.*failed to load.*needs a library"):
+    with pytest.raises(hub_models.HubModelsError, match=r"acme-broken.*failed to load.*needs a library"):
         hub_models.get_model_class("acme-broken")
     # the contract helper passes on the third-party plugin, and it saves/loads like our own
     cls = hub_models.get_model_class("acme-mirror")
@@ -134,7 +134,7 @@ def test_bundled_toy_weights_meet_their_card():
 
 
 def test_generate_cli_writes_png_and_npy(tmp_path):
-    code, out, err = run_cli("generate", "gan-toy2d", "-n", "300", "--seed", "3", "-o", str(tmp_path / "p.npy"))
+    code, _, err = run_cli("generate", "gan-toy2d", "-n", "300", "--seed", "3", "-o", str(tmp_path / "p.npy"))
     assert code == 0, err
     points = np.load(tmp_path / "p.npy")
     assert points.shape == (300, 2) and points.dtype == np.float32
