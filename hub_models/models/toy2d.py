@@ -51,6 +51,55 @@ def gan_losses(setup: TrainingSetup, real: torch.Tensor, z: torch.Tensor) -> dic
     return {"loss_d": loss_d, "loss_g": loss_g}
 
 
+class Toy2DGAN(GenerativeModel):
+    """What both toy GANs share: Gaussian latents, a fixed synthetic data set, the seed's loss step.
+
+    Subclasses provide ``build`` (G), ``build_discriminator``, ``target_sample`` and ``learning_rates``.
+    """
+
+    output = "points"
+
+    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        return self.net(latents)
+
+    def target_sample(self, n: int, seed: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reference_points(self) -> torch.Tensor:
+        return self.target_sample(1000, seed=12345)
+
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
+        return {"points": self.target_sample(self.config.num_points, seed)}
+
+    def build_discriminator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def learning_rates(self) -> tuple[float, float]:
+        """(generator, discriminator)"""
+        raise NotImplementedError
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        disc = self.build_discriminator().to(device)
+        lr_g, lr_d = self.learning_rates()
+        betas = (self.config.beta1, 0.999)
+        return TrainingSetup(
+            nets={"generator": self.net, "discriminator": disc},
+            optimizers={
+                "generator": torch.optim.Adam(self.net.parameters(), lr=lr_g, betas=betas),
+                "discriminator": torch.optim.Adam(disc.parameters(), lr=lr_d, betas=betas),
+            },
+        )
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real = batch["points"]
+        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
+        return gan_losses(setup, real, z)
+
+
 @dataclass
 class Toy2DConfig:
     latent_dim: int = 2
@@ -61,10 +110,9 @@ class Toy2DConfig:
     data_seed: int = 1
 
 
-class GanToy2D(GenerativeModel):
+class GanToy2D(Toy2DGAN):
     model_id = "gan-toy2d"
     Config = Toy2DConfig
-    output = "points"
     dataset = "toy-gaussian-2d"
     metrics = (
         Metric(
@@ -102,42 +150,17 @@ class GanToy2D(GenerativeModel):
         gen.apply(init_normal)
         return gen
 
-    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=generator)
-
-    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        return self.net(latents)
-
     def target_sample(self, n: int, seed: int) -> torch.Tensor:
         z = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
         return z @ TARGET_A + TARGET_B
 
-    def reference_points(self) -> torch.Tensor:
-        return self.target_sample(1000, seed=12345)
-
-    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
-        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
-        return {"points": self.target_sample(self.config.num_points, seed)}
-
     def build_discriminator(self) -> nn.Module:
-        return nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2))
-
-    def setup_training(self, device: torch.device) -> TrainingSetup:
-        disc = self.build_discriminator().to(device)
+        disc = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2))
         disc.apply(init_normal)
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr_g, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr_d, betas=betas),
-            },
-        )
+        return disc
 
-    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        real = batch["points"]
-        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
-        return gan_losses(setup, real, z)
+    def learning_rates(self) -> tuple[float, float]:
+        return self.config.lr_g, self.config.lr_d
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         w, b = self.net.weight.detach().cpu(), self.net.bias.detach().cpu()
@@ -158,10 +181,9 @@ class Ring8Config:
     data_seed: int = 1
 
 
-class GanRing8(GenerativeModel):
+class GanRing8(Toy2DGAN):
     model_id = "gan-ring8"
     Config = Ring8Config
-    output = "points"
     dataset = "toy-ring-of-8"
     metrics = (
         Metric(
@@ -197,41 +219,17 @@ class GanRing8(GenerativeModel):
         h = config.hidden
         return nn.Sequential(nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
 
-    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=generator)
-
-    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        return self.net(latents)
-
     def target_sample(self, n: int, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         which = torch.randint(0, 8, (n,), generator=g)
         return self.centers()[which] + self.config.std * torch.randn(n, 2, generator=g)
 
-    def reference_points(self) -> torch.Tensor:
-        return self.target_sample(1000, seed=12345)
+    def build_discriminator(self) -> nn.Module:
+        h, act = self.config.hidden, nn.LeakyReLU(0.2)
+        return nn.Sequential(nn.Linear(2, h), act, nn.Linear(h, h), act, nn.Linear(h, 2))
 
-    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
-        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
-        return {"points": self.target_sample(self.config.num_points, seed)}
-
-    def setup_training(self, device: torch.device) -> TrainingSetup:
-        h = self.config.hidden
-        act = nn.LeakyReLU(0.2)
-        disc = nn.Sequential(nn.Linear(2, h), act, nn.Linear(h, h), act, nn.Linear(h, 2)).to(device)
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas),
-            },
-        )
-
-    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        real = batch["points"]
-        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
-        return gan_losses(setup, real, z)
+    def learning_rates(self) -> tuple[float, float]:
+        return self.config.lr, self.config.lr
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         points = self.generate(num_samples or 10_000, seed=seed)
