@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-limit", type=int, help="train on the first N examples only")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--dry-run", action="store_true", help="run a few batches through the whole pipeline")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA or a bf16-capable CPU)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the trained networks")
     p.add_argument("--no-progress", action="store_true")
@@ -249,7 +249,7 @@ def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
     output = args.output or Path(f"{model.model_id}-seed{args.seed}.png")
     picture = None
     if output.suffix.lower() != ".npy":
-        picture = model.render(samples)
+        picture = model.render(samples, nrow=model.grid_nrow(len(samples), **model.parse_inputs(inputs)))
     save_samples(samples, output, picture=picture)
     print(f"wrote {len(samples)} samples to {output}")
     return 0

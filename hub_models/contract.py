@@ -197,6 +197,10 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
             return render_points(samples, reference=self.reference_points())
         return render_grid(samples, nrow=nrow)
 
+    def grid_nrow(self, n: int, **inputs: Any) -> int | None:
+        """Images per row when ``n`` samples made with ``inputs`` are drawn as a grid (None: square)."""
+        return None
+
     def reference_points(self) -> torch.Tensor | None:
         """For 2-D models: samples of the target drawn behind generated points."""
         return None

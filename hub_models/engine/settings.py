@@ -23,7 +23,7 @@ class TrainSettings:
     dry_run: bool = False  # a few batches through the whole pipeline, then stop
     dry_run_steps: int = 3
     resume: bool = False
-    amp: bool = False  # bfloat16 autocast on CUDA
+    amp: bool = False  # bfloat16 autocast (CUDA, or CPUs with bf16 support)
     channels_last: bool = False
     compile: bool = False  # torch.compile the trained networks
     threads: int | None = None  # torch.set_num_threads on CPU
