@@ -115,7 +115,7 @@ def load_faces(root: str | Path | None, split: str = "train", size: int = 64) ->
         array = _torchvision_celeba(root, split, size)
     else:
         array = read_folder(root, size)
-    return {"images": torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).contiguous()}
+    return {"images": torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2)))}  # a writable copy
 
 
 def _torchvision_celeba(root: Path, split: str, size: int) -> np.ndarray:

@@ -1,0 +1,185 @@
+"""Digit models: the MNIST reader, labels, the VAE's extra methods, training, and bundled-quality checks."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import hub_models
+from hub_models.data.mnist import load_mnist
+from hub_models.errors import DataError, HubModelsError
+from hub_models.testing import check_plugin
+
+DIGIT_MODELS = ["cgan-digits", "cgan-digits-mlp", "vae-digits", "gan-digits-mlp"]
+WEIGHTS = Path(hub_models.__file__).parent / "weights"
+DATA = os.environ.get("HUB_MODELS_DATA")
+needs_data = pytest.mark.skipif(not DATA, reason="HUB_MODELS_DATA not set: real MNIST needed (CI sets ../shared/data)")
+
+
+def write_idx(directory: Path, n: int = 96, gz: bool = True, seed: int = 0) -> Path:
+    """A tiny MNIST-format data set: bright bars whose position depends on the label."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 4:24, 2 + 2 * label : 5 + 2 * label] = 255
+    directory.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "t10k"):
+        blobs = {
+            f"{split}-images-idx3-ubyte": (2051).to_bytes(4, "big") + b"".join(
+                d.to_bytes(4, "big") for d in images.shape) + images.tobytes(),
+            f"{split}-labels-idx1-ubyte": (2049).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.tobytes(),
+        }  # fmt: skip
+        for name, blob in blobs.items():
+            if gz:
+                with gzip.open(directory / f"{name}.gz", "wb") as fh:
+                    fh.write(blob)
+            else:
+                (directory / name).write_bytes(blob)
+    return directory
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_reader_reads_gz_and_plain(tmp_path, gz):
+    root = write_idx(tmp_path / "mnist", gz=gz)
+    data = load_mnist(root, "train")
+    assert data["images"].shape == (96, 1, 28, 28) and data["images"].dtype == torch.uint8
+    assert data["labels"].dtype == torch.int64 and int(data["labels"].max()) <= 9
+    # also found as a torchvision-style root and through HUB_MODELS_DATA
+    assert len(load_mnist(tmp_path, "test")["labels"]) == 96
+
+
+def test_idx_reader_errors_say_what_was_expected_where(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_mnist(tmp_path / "nope", "train")
+    root = write_idx(tmp_path / "m", gz=False)
+    (root / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 10)
+    with pytest.raises(DataError, match="not an idx file|truncated"):
+        load_mnist(root, "train")
+    blob = (root / "t10k-images-idx3-ubyte").read_bytes()
+    (root / "t10k-images-idx3-ubyte").write_bytes(blob[:-100])
+    with pytest.raises(DataError, match="truncated"):
+        load_mnist(root, "test")
+    with pytest.raises(DataError, match="unknown split"):
+        load_mnist(root, "valid")
+
+
+@pytest.mark.parametrize("model_id", DIGIT_MODELS)
+def test_digit_plugins_follow_the_contract_and_train(model_id, tmp_path):
+    cls = hub_models.get_model_class(model_id)
+    check_plugin(cls, tmp_path, train=True, data_root=write_idx(tmp_path / "data"))
+
+
+def test_labels_all_one_row_per_digit_and_bad_labels():
+    from hub_models.models.cgan_digits_mlp import CganDigitsMlp
+
+    model = CganDigitsMlp()
+    assert model.generate(100, seed=0).shape == (100, 1, 28, 28)
+    assert model.grid_nrow(100, label="all") == 10
+    a = model.generate(6, seed=1, label=[3, 4])
+    b = model.generate(6, seed=1, label="3,4")
+    assert torch.equal(a, b)
+    assert torch.equal(model.generate(4, seed=2, label=7), model.generate(4, seed=2, label="7"))
+    for bad in (10, -1, "x", "12", []):
+        with pytest.raises(HubModelsError, match="out of range|invalid label|empty label"):
+            model.generate(4, label=bad)
+
+
+def test_cli_label_out_of_range_is_one_line(capsys):
+    from hub_models.cli import main
+
+    assert main(["generate", "cgan-digits-mlp", "--label", "11", "--weights", "nonexistent-dir/x"]) == 2
+
+
+def test_vae_reconstruct_encode_decode_walk():
+    from hub_models.models.vae_digits import VaeDigits
+
+    torch.manual_seed(0)
+    vae = VaeDigits()
+    images = torch.rand(5, 1, 28, 28)
+    mu, log_var = vae.encode(images)
+    assert mu.shape == log_var.shape == (5, 20)
+    assert vae.reconstruct(images).shape == (5, 1, 28, 28)
+    assert vae.decode_latents(mu).shape == (5, 1, 28, 28)
+    assert vae.latent_walk(seed=0, steps=6).shape == (36, 1, 28, 28)
+    with pytest.raises(HubModelsError, match="28x28"):
+        vae.reconstruct(torch.rand(2, 1, 32, 32))
+    with pytest.raises(HubModelsError, match="dims"):
+        vae.latent_walk(dims=(0, 0))
+
+
+# ---------------------------------------------------------------- the bundled checkpoints against their cards
+
+
+def _bundled(model_id: str) -> dict:
+    path = WEIGHTS / model_id / "config.json"
+    if not path.is_file():
+        pytest.fail(f"{model_id} ships no bundled weights")
+    return json.loads(path.read_text())["metrics"]
+
+
+@needs_data
+def test_classifier_is_a_fair_judge():
+    from hub_models.metrics.mnist_classifier import load_classifier, predict
+
+    test = load_mnist(Path(DATA) / "mnist", "test")
+    acc = float((predict(load_classifier(), test["images"][:2000]) == test["labels"][:2000]).double().mean())
+    assert acc >= 0.99  # ≥ 99.2% on the full test set (card); 2,000 images leave a little slack
+    card = json.loads((WEIGHTS / "mnist-classifier" / "config.json").read_text())
+    assert card["metrics"]["test_accuracy"] >= 0.992
+
+
+@pytest.mark.parametrize("model_id", ["cgan-digits", "cgan-digits-mlp"])
+def test_bundled_cgan_label_accuracy_matches_card(model_id):
+    recorded = _bundled(model_id)["label_accuracy"]
+    measured = hub_models.load(model_id, device="cpu").evaluate(num_samples=100)["label_accuracy"]
+    # 1,000 samples at p ≈ 0.99 have a standard error ≈ 0.003: allow 4 of them plus the card's rounding
+    assert measured >= recorded - 0.015, f"{model_id}: {measured} vs card {recorded}"
+
+
+@needs_data
+def test_bundled_vae_test_loss_matches_card():
+    recorded = _bundled("vae-digits")["test_loss"]
+    measured = hub_models.load("vae-digits", device="cpu").evaluate(data_root=Path(DATA) / "mnist")["test_loss"]
+    assert abs(measured - recorded) < 0.05  # same images, same seed: only float noise
+
+
+@needs_data
+def test_bundled_gan_feature_fid_matches_card():
+    recorded = _bundled("gan-digits-mlp")
+    measured = hub_models.load("gan-digits-mlp", device="cpu").evaluate(
+        data_root=Path(DATA) / "mnist", num_samples=2000
+    )
+    # fewer samples bias FD upwards; the real-data floor must stay far below the model
+    assert measured["classifier_fid"] < 3 * recorded["classifier_fid"] + 1
+    assert measured["classifier_fid_real_train"] < measured["classifier_fid"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", DIGIT_MODELS)
+def test_full_protocol_metrics_meet_the_card(model_id):
+    if not DATA:
+        pytest.skip("HUB_MODELS_DATA not set")
+    model = hub_models.load(model_id, device="cpu")
+    measured = model.evaluate(data_root=Path(DATA) / "mnist")
+    for metric in model.metrics:
+        if metric.key in measured and isinstance(model.metric_values.get(metric.key), float):
+            assert measured[metric.key] == pytest.approx(model.metric_values[metric.key], rel=0.05, abs=0.01)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="apt package dataset-fashion-mnist")
+def test_fashion_mnist_through_the_same_path(tmp_path):
+    data = load_mnist(None, "test", name="fashion-mnist")
+    assert data["images"].shape == (10_000, 1, 28, 28)
+    # one flag trains any digit plugin on it
+    from hub_models.cli import main
+
+    out = tmp_path / "fashion"
+    assert main(["train", "gan-digits-mlp", "--set", "dataset=fashion-mnist", "--dry-run", "--out", str(out)]) == 0
+    assert json.loads((out / "model" / "config.json").read_text())["architecture"]["dataset"] == "fashion-mnist"

