@@ -281,7 +281,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from .app_launcher import launch
+        from .app import launch
     except ImportError as exc:
         raise HubModelsError(f"the demo needs gradio: pip install 'hub-models[demo]' ({exc})") from None
     launch(host=args.host, port=args.port, share=args.share, weights=_pairs(args.weights, "--weights"))

@@ -1,0 +1,180 @@
+"""The Gradio demo: four model tabs plus "All models" (any installed plugin), Space-ready.
+
+``hub-models demo`` and ``python demo/app.py`` both call :func:`main`; ``build_app()`` returns the Blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+from ..registry import get_model_class, list_models, plugin_errors
+from .handlers import DIGIT_MODELS, FACE_MODELS, TOY_MODELS, Handlers, friendly, friendly_stream
+from .store import ModelStore
+
+CSS = ".pixelated img { image-rendering: pixelated; }"
+INTRO = (
+    "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
+    "weights on the Hugging Face Hub. Face weights were trained on CelebA: non-commercial research use only."
+)
+
+
+def _installed(candidates: tuple[str, ...]) -> list[str]:
+    installed = set(list_models())
+    return [m for m in candidates if m in installed] or list(candidates[:1])
+
+
+def _field(spec: Any) -> gr.components.Component:
+    """A form field for one declared plugin input."""
+    label = spec.label or spec.name
+    if spec.kind == "choice":
+        return gr.Dropdown(list(spec.choices), value=spec.default, label=label, info=spec.help or None)
+    step = 1 if spec.kind == "int" else 0.01
+    return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=spec.help or None)
+
+
+def build_app(store: ModelStore | None = None) -> gr.Blocks:
+    store = store or ModelStore()
+    h = Handlers(store)
+    with gr.Blocks(title="hub-models") as app:
+        gr.Markdown(INTRO)
+        gr.Markdown(f"Running on **{store.device}**.")
+        with gr.Tab("DCGAN faces"):
+            faces = _installed(FACE_MODELS)
+            with gr.Row():
+                f_model = gr.Dropdown(faces, value=faces[0], label="model")
+                f_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                f_count = gr.Slider(1, 64, value=16, step=1, label="count")
+                f_psi = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="truncation ψ")
+            f_go = gr.Button("Generate", variant="primary")
+            f_gallery = gr.Gallery(label="faces", columns=8, format="png", elem_classes="pixelated")
+            f_file = gr.File(label="download the grid (PNG)")
+            f_go.click(friendly(h.faces), [f_model, f_seed, f_count, f_psi], [f_gallery, f_file], api_name="faces")
+            with gr.Row():
+                i_a = gr.Number(1, label="seed A", precision=0, minimum=0)
+                i_b = gr.Number(2, label="seed B", precision=0, minimum=0)
+                i_steps = gr.Slider(2, 32, value=8, step=1, label="steps")
+            i_go = gr.Button("Interpolate")
+            i_strip = gr.Image(label="strip", format="png", type="pil", elem_classes="pixelated")
+            i_anim = gr.Image(label="animation", type="filepath")
+            i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim],
+                       api_name="interpolate")  # fmt: skip
+
+        with gr.Tab("CGAN digit picker"):
+            digits = _installed(DIGIT_MODELS)
+            with gr.Row():
+                d_model = gr.Radio(digits, value=digits[0], label="model variant")
+                d_digit = gr.Dropdown(["all digits", *map(str, range(10))], value="all digits", label="digit")
+                d_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                d_count = gr.Slider(1, 100, value=100, step=1, label="count")
+            d_go = gr.Button("Generate", variant="primary")
+            d_image = gr.Image(label="digits", format="png", type="pil", elem_classes="pixelated")
+            d_file = gr.File(label="download (PNG)")
+            d_go.click(friendly(h.digits), [d_model, d_digit, d_seed, d_count], [d_image, d_file], api_name="digits")
+
+        with gr.Tab("VAE reconstruction"):
+            with gr.Row():
+                v_sketch = gr.Sketchpad(label="draw a digit", type="numpy", height=280, width=280)
+                v_upload = gr.Image(label="…or upload a picture", type="filepath", sources=["upload"])
+                v_example = gr.Number(None, label="…or a test-set example (0-9999)", precision=0)
+            v_go = gr.Button("Reconstruct", variant="primary")
+            v_out = gr.Image(label="input | reconstruction", format="png", type="pil", elem_classes="pixelated")
+            v_err = gr.Markdown()
+            v_go.click(friendly(h.vae_reconstruct), [v_sketch, v_upload, v_example], [v_out, v_err],
+                       api_name="vae_reconstruct")  # fmt: skip
+            with gr.Row():
+                s_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                s_count = gr.Slider(1, 100, value=64, step=1, label="samples from the prior")
+                w_x = gr.Slider(0, 19, value=0, step=1, label="walk: x dimension")
+                w_y = gr.Slider(0, 19, value=1, step=1, label="walk: y dimension")
+                w_steps = gr.Slider(2, 20, value=10, step=1, label="walk: steps")
+            with gr.Row():
+                s_go = gr.Button("Sample the prior")
+                w_go = gr.Button("Latent walk")
+            s_out = gr.Image(label="samples / walk", format="png", type="pil", elem_classes="pixelated")
+            s_go.click(friendly(h.vae_sample), [s_seed, s_count], s_out, api_name="vae_sample")
+            w_go.click(friendly(h.vae_walk), [s_seed, w_x, w_y, w_steps], s_out, api_name="vae_walk")
+
+        with gr.Tab("2-D toy distribution"):
+            with gr.Row():
+                t_target = gr.Radio(list(TOY_MODELS), value=next(iter(TOY_MODELS)), label="target")
+                t_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                t_steps = gr.Slider(10, 5000, value=1000, step=10, label="training steps")
+            with gr.Row():
+                t_show = gr.Button("Show bundled model", variant="primary")
+                t_train = gr.Button("Train live")
+            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated", height=420)
+            t_text = gr.Markdown()
+            t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
+
+            def train_live(target: str, steps: Any, seed: Any, progress: gr.Progress = gr.Progress()):  # noqa: B008
+                yield from friendly_stream(h.toy_train)(target, steps, seed, progress)
+
+            t_train.click(train_live, [t_target, t_steps, t_seed], [t_plot, t_text], api_name="toy_train",
+                          concurrency_limit=1)  # fmt: skip
+
+        with gr.Tab("All models"):
+            models = list_models()
+            with gr.Row():
+                a_model = gr.Dropdown(models, value=models[0] if models else None, label="model")
+                a_seed = gr.Number(0, label="seed", precision=0, minimum=0)
+                a_count = gr.Slider(1, 100, value=16, step=1, label="count")
+            a_info = gr.Markdown()
+
+            @gr.render(inputs=a_model)
+            def form(model_id: str) -> None:
+                if not model_id:
+                    return
+                fields = [_field(spec) for spec in get_model_class(model_id).inputs]
+                go = gr.Button("Generate", variant="primary")
+                names = [spec.name for spec in get_model_class(model_id).inputs]
+
+                def run(seed: Any, count: Any, *values: Any) -> Any:
+                    import json
+
+                    return friendly(h.generic)(model_id, seed, count, json.dumps(dict(zip(names, values))))
+
+                go.click(run, [a_seed, a_count, *fields], [a_out, a_file])
+
+            a_out = gr.Image(label="samples", format="png", type="pil", elem_classes="pixelated")
+            a_file = gr.File(label="download (PNG)")
+            a_model.change(h.describe, a_model, a_info)
+            app.load(h.describe, a_model, a_info)
+            # a fixed endpoint for API clients: inputs as JSON
+            api_json = gr.Textbox(visible=False)
+            api_btn = gr.Button(visible=False)
+            api_btn.click(
+                friendly(h.generic), [a_model, a_seed, a_count, api_json], [a_out, a_file], api_name="generate"
+            )
+            broken = plugin_errors()
+            if broken:
+                gr.Markdown("Plugins that failed to load: " + "; ".join(f"`{k}`: {v}" for k, v in broken.items()))
+    app.queue(default_concurrency_limit=2, max_size=64)
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="the hub-models Gradio demo")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true")
+    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=REF")
+    return parser.parse_args(argv)
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, weights: dict[str, str] | None = None,
+           **kwargs: Any) -> gr.Blocks:  # fmt: skip
+    app = build_app(ModelStore(weights))
+    app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    weights = dict(item.split("=", 1) for item in args.weights if "=" in item)
+    launch(args.host, args.port, args.share, weights)

@@ -1,0 +1,62 @@
+"""Models for the demo: loaded once, lazily, on CUDA when there is one; a failure disables only that model."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import torch
+
+from ..contract import GenerativeModel
+from ..errors import HubModelsError
+from ..registry import load
+
+try:  # on a ZeroGPU Space, GPU work must run inside functions wrapped by spaces.GPU
+    import spaces  # type: ignore[import-not-found]
+
+    gpu = spaces.GPU
+except ImportError:  # everywhere else the wrapper is a no-op
+
+    def gpu(fn: Any) -> Any:
+        return fn
+
+
+def env_weights() -> dict[str, str]:
+    """Weights chosen by environment: HUB_MODELS_WEIGHTS_DCGAN_FACES=org/name@rev → {"dcgan-faces": ...}."""
+    prefix = "HUB_MODELS_WEIGHTS_"
+    return {k[len(prefix) :].lower().replace("_", "-"): v for k, v in os.environ.items() if k.startswith(prefix) and v}
+
+
+class ModelStore:
+    """model id → loaded model, or the one-line reason it is unavailable."""
+
+    def __init__(self, weights: dict[str, str] | None = None, device: str | None = None) -> None:
+        self.weights = {**env_weights(), **(weights or {})}
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._models: dict[str, GenerativeModel] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_id: str) -> GenerativeModel:
+        """The model, loaded on first use; raises HubModelsError naming why it is unavailable."""
+        with self._lock:
+            if model_id in self._models:
+                return self._models[model_id]
+            if model_id in self._errors:
+                raise HubModelsError(self._errors[model_id])
+            try:
+                model = load(model_id, weights=self.weights.get(model_id), device=self.device)
+            except HubModelsError as exc:
+                self._errors[model_id] = f"{model_id} is not available: {exc}"
+                raise HubModelsError(self._errors[model_id]) from None
+            self._models[model_id] = model
+            return model
+
+    def status(self, model_id: str) -> str | None:
+        """None when the model loads, else the reason it does not."""
+        try:
+            self.get(model_id)
+        except HubModelsError as exc:
+            return str(exc)
+        return None
