@@ -1,0 +1,54 @@
+"""Start the real demo (python demo/app.py) on a free local port, for the client and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"hub-models-demo-{self.port}.log"
+        full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "demo" / "app.py"), "--port", str(self.port)],
+            env=full_env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.started = time.perf_counter()
+        self.ready_after = self.wait()
+
+    def wait(self, timeout: float = 120) -> float:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the demo exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the demo did not start in {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

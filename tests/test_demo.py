@@ -1,0 +1,130 @@
+"""The demo, driven through its real HTTP API with gradio_client (one server for the module)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from demo_server import ROOT, DemoServer  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
+
+import hub_models  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    # one model's weights point nowhere: only that model must fail, cleanly
+    server = DemoServer(env={"HUB_MODELS_WEIGHTS_GAN_RING8": "/nonexistent/ring"})
+    yield Client(server.url, verbose=False)
+    server.stop()
+
+
+def error_of(client: Client, *args, api_name: str) -> str:
+    with pytest.raises(Exception) as info:  # gradio_client raises AppError with the gr.Error message
+        client.predict(*args, api_name=api_name)
+    return str(info.value)
+
+
+def test_every_tab_has_an_endpoint(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    expected = {"/faces", "/interpolate", "/digits", "/vae_reconstruct", "/vae_sample", "/vae_walk"}
+    assert expected | {"/toy_show", "/toy_train", "/generate"} <= names
+
+
+def test_faces_gallery_download_and_determinism(client):
+    gallery, grid = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")
+    assert len(gallery) == 6
+    first = Image.open(gallery[0]["image"])
+    assert first.size == (256, 256)  # 64 px faces, crisp x4 upscale
+    again = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")[1]
+    assert Path(grid).read_bytes() == Path(again).read_bytes()
+    other = client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")[1]
+    assert Path(grid).read_bytes() != Path(other).read_bytes()
+    assert "truncation must be between" in error_of(client, "dcgan-faces", 0, 4, 2.0, api_name="/faces")
+    assert "count must be a whole number from 1 to 64" in error_of(client, "dcgan-faces", 0, 65, 1, api_name="/faces")
+    assert "seed must be a whole number" in error_of(client, "dcgan-faces", -1, 4, 1, api_name="/faces")
+
+
+def test_faces_interpolation(client):
+    strip, gif = client.predict("dcgan-faces", 1, 2, 5, 1.0, api_name="/interpolate")
+    assert Image.open(strip).size[0] == 5 * Image.open(strip).size[1]
+    animation = Image.open(gif)
+    assert animation.format == "GIF" and animation.n_frames == 8  # 5 forward + 3 back
+
+
+def test_digit_picker_grid_and_single_digit(client):
+    picture, download = client.predict("cgan-digits-mlp", "all digits", 0, 100, api_name="/digits")
+    image = Image.open(picture)
+    assert image.format == "PNG" and image.size[0] == image.size[1]  # 10 x 10, one row per digit
+    one = Image.open(client.predict("cgan-digits", "7", 3, 8, api_name="/digits")[0])
+    assert one.format == "PNG"
+    assert Path(download).suffix == ".png"
+    assert "out of range" in error_of(client, "cgan-digits", "12", 0, 8, api_name="/digits")
+    assert "unknown model" in error_of(client, "dcgan-faces", "7", 0, 8, api_name="/digits")
+
+
+def test_vae_reconstruction_from_test_example_upload_and_errors(client, tmp_path):
+    picture, text = client.predict(None, None, 0, api_name="/vae_reconstruct")
+    width, height = Image.open(picture).size
+    assert width > 1.8 * height  # input and reconstruction side by side
+    assert re.search(r"MSE \d\.\d{4} per pixel", text)
+    # a dark digit on a white photo-like background is inverted and centred like MNIST
+    drawing = Image.new("RGB", (200, 120), "white")
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(drawing).line([(60, 20), (140, 100)], fill="black", width=12)
+    drawing.save(tmp_path / "seven.png")
+    _, text = client.predict(None, handle_file(str(tmp_path / "seven.png")), None, api_name="/vae_reconstruct")
+    assert "MSE" in text
+    (tmp_path / "notes.txt").write_text("not an image")
+    message = error_of(client, None, handle_file(str(tmp_path / "notes.txt")), None, api_name="/vae_reconstruct")
+    assert "upload a PNG" in message
+    assert "canvas is empty" in error_of(client, None, None, None, api_name="/vae_reconstruct")
+
+
+def test_vae_prior_and_walk(client):
+    assert Image.open(client.predict(3, 16, api_name="/vae_sample")).format == "PNG"
+    walk = Image.open(client.predict(0, 2, 5, 6, api_name="/vae_walk"))
+    assert walk.size[0] == walk.size[1]
+    assert "different latent dimensions" in error_of(client, 0, 3, 3, 6, api_name="/vae_walk")
+
+
+def test_toy_scatter_training_and_a_broken_model(client):
+    plot, text = client.predict("Gaussian (seed 001)", 0, api_name="/toy_show")
+    rows = plot["data"]
+    assert len(rows) == 2000 and {r[2] for r in rows} == {"target", "generated"}
+    assert "w2" in text
+    plot, text = client.predict("Gaussian (seed 001)", 50, 1, api_name="/toy_train")
+    assert "step 50/50" in text and "w2 =" in text
+    # the ring's weights were pointed at a missing directory: a clear message, the app keeps working
+    assert "gan-ring8 is not available" in error_of(client, "ring of 8 Gaussians", 0, api_name="/toy_show")
+    assert client.predict("Gaussian (seed 001)", 1, api_name="/toy_show")
+
+
+def test_all_models_endpoint_any_plugin(client):
+    picture, _ = client.predict("gan-toy2d", 0, 16, "{}", api_name="/generate")
+    assert Image.open(picture).format == "PNG"
+    picture, _ = client.predict("cgan-digits-mlp", 0, 20, json.dumps({"label": "3"}), api_name="/generate")
+    assert Image.open(picture).format == "PNG"
+    assert "does not take" in error_of(client, "gan-toy2d", 0, 4, '{"label": "3"}', api_name="/generate")
+    assert "JSON object" in error_of(client, "gan-toy2d", 0, 4, "[1]", api_name="/generate")
+    assert "unknown model" in error_of(client, "nope", 0, 4, "{}", api_name="/generate")
+
+
+def test_space_front_matter_and_requirements():
+    import gradio
+
+    text = (ROOT / "README.md").read_text()
+    front = text.split("---")[1]
+    fields = dict(line.split(": ", 1) for line in front.strip().splitlines() if ": " in line)
+    assert fields["sdk"] == "gradio"
+    assert fields["sdk_version"] == gradio.__version__
+    assert (ROOT / fields["app_file"]).is_file()
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "torch==2.14.1" in requirements and ".[demo]" in requirements
+    assert hub_models.__version__
