@@ -1,0 +1,103 @@
+"""The demo in a real browser: headless Chromium clicks through every tab and runs one generation in each.
+
+Screenshots go to $HUB_MODELS_ARTIFACTS (default: the test's tmp dir). Skips when Chromium or its driver
+is not installed (`apt-get install chromium chromium-driver`; .ci/run does it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from demo_server import DemoServer  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium: apt-get install chromium chromium-driver"),
+]
+
+# tab, button to press, what must appear in the tab afterwards
+TABS = [
+    ("DCGAN faces", "Generate", "img"),
+    ("CGAN digit picker", "Generate", "img"),
+    ("VAE reconstruction", "Sample the prior", "img"),
+    ("2-D toy distribution", "Show bundled model", "text:w2"),
+    ("All models", "Generate", "img"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1100"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def visible(elements):
+    return [e for e in elements if e.is_displayed()]
+
+
+def wait_for(condition, timeout: float = 90, what: str = "") -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def error_toasts(driver) -> list[str]:
+    toasts = driver.find_elements(By.CSS_SELECTOR, "[data-testid='toast-body'], .toast-body")
+    return [t.text for t in toasts if t.is_displayed() and "error" in (t.get_attribute("class") + t.text).lower()]
+
+
+def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> None:  # noqa: ANN001
+    """Open ``tab``, press ``button``, wait for the output, screenshot, and fail on an error toast."""
+    tabs = driver.find_elements(By.XPATH, "//button[@role='tab']")
+    [tab_button] = [b for b in tabs if b.text.strip() == tab]
+    tab_button.click()
+    panel = driver.find_element(By.CSS_SELECTOR, "[role='tabpanel']:not([hidden])")
+    before = len(visible(panel.find_elements(By.TAG_NAME, "img")))
+    xpath = f".//button[normalize-space()='{button}']"
+    wait_for(lambda: visible(panel.find_elements(By.XPATH, xpath)), what=f"the {button!r} button of {tab}")
+    visible(panel.find_elements(By.XPATH, xpath))[0].click()
+    if expect == "img":
+        done = lambda: len(visible(panel.find_elements(By.TAG_NAME, "img"))) > before  # noqa: E731
+    else:
+        done = lambda: expect[5:] in panel.text  # noqa: E731
+    wait_for(lambda: done() or error_toasts(driver), what=f"{expect} in {tab}")
+    driver.save_screenshot(str(shots / f"{tab.split()[0].lower()}.png"))
+    assert not error_toasts(driver), f"{tab}: {error_toasts(driver)}"
+    if expect == "img":
+        images = visible(panel.find_elements(By.TAG_NAME, "img"))
+        assert any(int(img.get_attribute("naturalWidth") or 0) > 0 for img in images), f"{tab}: empty image"
+
+
+def test_click_through_every_tab(browser, tmp_path):
+    shots = Path(os.environ.get("HUB_MODELS_ARTIFACTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    server = DemoServer()
+    try:
+        browser.get(server.url)
+        wait_for(lambda: visible(browser.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
+        for tab, button, expect in TABS:
+            exercise_tab(browser, tab, button, expect, shots)
+    finally:
+        server.stop()
