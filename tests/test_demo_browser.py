@@ -68,7 +68,7 @@ def error_toasts(driver) -> list[str]:
     return [t.text for t in toasts if t.is_displayed() and "error" in (t.get_attribute("class") + t.text).lower()]
 
 
-def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> None:  # noqa: ANN001
+def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> None:
     """Open ``tab``, press ``button``, wait for the output, screenshot, and fail on an error toast."""
     tabs = driver.find_elements(By.XPATH, "//button[@role='tab']")
     [tab_button] = [b for b in tabs if b.text.strip() == tab]
