@@ -1,0 +1,84 @@
+"""Demo latency under load: a 16-face grid requested by 1 and 8 concurrent gradio_client clients (p50, p95),
+cold start to ready, and 500 requests from 16 clients with their error count. JSON output.
+
+    python benchmarks/bench_demo.py [--endpoint /faces] [--out benchmarks/results/demo.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gradio_client import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from demo_server import DemoServer
+
+ARGS = {"/faces": ("dcgan-faces", 0, 16, 1.0), "/digits": ("cgan-digits-mlp", "all digits", 0, 16)}
+
+
+def load(url: str, endpoint: str, clients: int, requests: int) -> dict:
+    pool = [Client(url, verbose=False) for _ in range(clients)]
+
+    def work(i: int) -> tuple[float, bool]:
+        client = pool[i % clients]
+        args = list(ARGS[endpoint])
+        args[1 if endpoint == "/faces" else 2] = i
+        start = time.perf_counter()
+        try:
+            client.predict(*args, api_name=endpoint)
+            ok = True
+        except Exception:
+            ok = False
+        return (time.perf_counter() - start) * 1000, ok
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as ex:
+        results = list(ex.map(work, range(requests)))
+    wall = time.perf_counter() - start
+    lat = sorted(ms for ms, ok in results if ok)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
+    return {
+        "clients": clients, "requests": requests, "errors": sum(not ok for _, ok in results),
+        "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "throughput_rps": round(requests / wall, 2),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", default="/faces", choices=sorted(ARGS))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
+    parser.add_argument("--soak", type=int, default=500)
+    args = parser.parse_args()
+    server = DemoServer()
+    try:
+        url = server.url
+        cold_start = server.ready_after
+        first = Client(url, verbose=False)
+        start = time.perf_counter()
+        first.predict(*ARGS[args.endpoint], api_name=args.endpoint)  # loads the model lazily
+        first_request = (time.perf_counter() - start) * 1000
+        result = {
+            "benchmark": "demo_latency",
+            "endpoint": args.endpoint,
+            "cold_start_to_ready_s": round(cold_start, 2),
+            "first_request_ms": round(first_request, 1),
+            "one_client": load(url, args.endpoint, 1, 40),
+            "eight_clients": load(url, args.endpoint, 8, 80),
+            "soak": load(url, args.endpoint, 16, args.soak),
+            "goals": {"p50_ms_8_clients": 150, "p95_ms_8_clients": 600, "cold_start_s": 10, "soak_errors": 0},
+        }
+    finally:
+        server.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
