@@ -156,3 +156,17 @@ def test_full_fid_protocol_meets_the_card():
     n = int(model.metric_values.get("fid_num_samples", 2000))
     measured = model.evaluate(data_root=Path(data) / "celeba64", num_samples=n)
     assert measured["fid"] == pytest.approx(model.metric_values["fid"], rel=0.02)
+
+
+def test_convgan128_follows_the_contract_trains_and_folds(tmp_path):
+    from hub_models.models.convgan_faces128 import ConvganFaces128
+
+    check_plugin(ConvganFaces128, tmp_path, train=True, data_root=write_faces(tmp_path / "imgs", n=24))
+    torch.manual_seed(0)
+    model = ConvganFaces128()
+    images = model.generate(2, seed=0)
+    assert images.shape == (2, 3, 128, 128)
+    z = torch.randn(2, 100)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.inference_net()(z), model.net.eval()(z), atol=1e-4, rtol=1e-4)
+    assert model.interpolate(3, 4, steps=3).shape == (3, 3, 128, 128)

@@ -173,14 +173,22 @@ class DcganFaces(GenerativeModel):
         params = self.net.state_dict().values()  # detached views share the parameters' version counters
         version = (id(self.net), next(iter(params)).device, sum(p._version for p in params))
         if self._fused is None or self._fused[0] != version:
-            self._fused = (version, fold_batchnorm(self.net.main).to(version[1]))
+            self._fused = (version, fold_batchnorm(self.generator_layers()).to(version[1]))
         return self._fused[1]
+
+    def generator_layers(self) -> nn.Sequential:
+        return self.net.main
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         net = self.inference_net()
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and latents.dim() == 4:
             latents = latents.contiguous(memory_format=torch.channels_last)
-        return (net(latents).float() + 1) / 2
+        return self.to_unit(net(latents).float())
+
+    @staticmethod
+    def to_unit(images: torch.Tensor) -> torch.Tensor:
+        """The generator's output range → [0, 1] (tanh here)."""
+        return (images + 1) / 2
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""
@@ -189,8 +197,8 @@ class DcganFaces(GenerativeModel):
             from ..errors import HubModelsError
 
             raise HubModelsError(f"steps must be an integer from 2 to 64, got {steps!r}")
-        z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation).flatten() for s in (seed_a, seed_b)]
-        path = slerp(z[0], z[1], torch.linspace(0, 1, steps))[:, :, None, None]
+        z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation) for s in (seed_a, seed_b)]
+        path = slerp(z[0].flatten(), z[1].flatten(), torch.linspace(0, 1, steps)).view(steps, *z[0].shape[1:])
         with torch.inference_mode():
             return self.decode(path.to(self.device), truncation).cpu()
 
@@ -214,9 +222,14 @@ class DcganFaces(GenerativeModel):
             },
         )
 
+    @staticmethod
+    def from_uint8(images: torch.Tensor) -> torch.Tensor:
+        """uint8 → the generator's output range ([-1, 1] for tanh)."""
+        return images.float().div_(127.5).sub_(1)
+
     def real_batch(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 N×3×H×W on the device → float in [-1, 1], randomly flipped, at the model's size."""
-        x = images.float().div_(127.5).sub_(1)
+        x = self.from_uint8(images)
         if x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         if self.config.flip:
@@ -224,13 +237,16 @@ class DcganFaces(GenerativeModel):
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x
 
+    def noise(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.randn(n, self.config.nz, 1, 1, device=device)
+
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
         opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
         real = self.real_batch(batch["images"])
         b = len(real)
         ones, zeros = torch.ones(b, device=real.device), torch.zeros(b, device=real.device)
-        fake = gen(torch.randn(b, self.config.nz, 1, 1, device=real.device))
+        fake = gen(self.noise(b, real.device))
         # (1) D: maximise log D(x) + log(1 - D(G(z))) — real and fake in separate batches, as the seed (BatchNorm)
         opt_d.zero_grad(set_to_none=True)
         loss_d = F.binary_cross_entropy_with_logits(disc(real), ones) + F.binary_cross_entropy_with_logits(
