@@ -14,12 +14,48 @@ from demo_server import ROOT, DemoServer  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 import hub_models  # noqa: E402
+from hub_models.errors import HubModelsError  # noqa: E402
+from hub_models.weights import resolve_weights  # noqa: E402
+
+
+def missing_weights(model_id: str) -> str | None:
+    """Why ``model_id`` cannot run in the demo (plugin not installed, no bundled weights), or None."""
+    try:
+        resolve_weights(hub_models.get_model_class(model_id), None)
+    except HubModelsError as exc:
+        return str(exc)
+    return None
+
+
+def needs(*model_ids: str) -> None:
+    for model_id in model_ids:
+        reason = missing_weights(model_id)
+        if reason:
+            pytest.skip(f"{model_id} has no weights to demo yet: {reason}")
+
+
+# Tabs whose models may not have bundled weights yet: the app is tested on freshly initialised (untrained)
+# checkpoints of them instead, saved in the Hub layout and passed the way a user would (HUB_MODELS_WEIGHTS_<ID>).
+STAND_INS = ("dcgan-faces", "cgan-digits", "cgan-digits-mlp")
+
+
+def stand_in_weights(root: Path) -> dict[str, str]:
+    import torch
+
+    env = {}
+    for model_id in STAND_INS:
+        if model_id in hub_models.list_models() and missing_weights(model_id):
+            torch.manual_seed(0)
+            hub_models.get_model_class(model_id)().save_pretrained(root / model_id)
+            env["HUB_MODELS_WEIGHTS_" + model_id.upper().replace("-", "_")] = str(root / model_id)
+    return env
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
+    env = stand_in_weights(tmp_path_factory.mktemp("weights"))
     # one model's weights point nowhere: only that model must fail, cleanly
-    server = DemoServer(env={"HUB_MODELS_WEIGHTS_GAN_RING8": "/nonexistent/ring"})
+    server = DemoServer(env={**env, "HUB_MODELS_WEIGHTS_GAN_RING8": "/nonexistent/ring"})
     yield Client(server.url, verbose=False)
     server.stop()
 
@@ -45,9 +81,12 @@ def test_faces_gallery_download_and_determinism(client):
     assert Path(grid).read_bytes() == Path(again).read_bytes()
     other = client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")[1]
     assert Path(grid).read_bytes() != Path(other).read_bytes()
-    assert "truncation must be between" in error_of(client, "dcgan-faces", 0, 4, 2.0, api_name="/faces")
-    assert "count must be a whole number from 1 to 64" in error_of(client, "dcgan-faces", 0, 65, 1, api_name="/faces")
-    assert "seed must be a whole number" in error_of(client, "dcgan-faces", -1, 4, 1, api_name="/faces")
+    # the slider's bounds are checked by Gradio itself, before the handler
+    assert "greater than maximum value 1.0" in error_of(client, "dcgan-faces", 0, 4, 2.0, api_name="/faces")
+    assert "greater than maximum value 64" in error_of(client, "dcgan-faces", 0, 65, 1, api_name="/faces")
+    assert "count must be a whole number" in error_of(client, "dcgan-faces", 0, 2.5, 1, api_name="/faces")
+    assert "less than minimum value 0" in error_of(client, "dcgan-faces", -1, 4, 1, api_name="/faces")
+    assert "seed must be a whole number" in error_of(client, "dcgan-faces", 2**31, 4, 1, api_name="/faces")
 
 
 def test_faces_interpolation(client):
@@ -64,11 +103,12 @@ def test_digit_picker_grid_and_single_digit(client):
     one = Image.open(client.predict("cgan-digits", "7", 3, 8, api_name="/digits")[0])
     assert one.format == "PNG"
     assert Path(download).suffix == ".png"
-    assert "out of range" in error_of(client, "cgan-digits", "12", 0, 8, api_name="/digits")
-    assert "unknown model" in error_of(client, "dcgan-faces", "7", 0, 8, api_name="/digits")
+    assert "12 is not in the list of choices" in error_of(client, "cgan-digits", "12", 0, 8, api_name="/digits")
+    assert "not in the list of choices" in error_of(client, "dcgan-faces", "7", 0, 8, api_name="/digits")
 
 
 def test_vae_reconstruction_from_test_example_upload_and_errors(client, tmp_path):
+    needs("vae-digits")
     picture, text = client.predict(None, None, 0, api_name="/vae_reconstruct")
     width, height = Image.open(picture).size
     assert width > 1.8 * height  # input and reconstruction side by side
@@ -83,11 +123,35 @@ def test_vae_reconstruction_from_test_example_upload_and_errors(client, tmp_path
     assert "MSE" in text
     (tmp_path / "notes.txt").write_text("not an image")
     message = error_of(client, None, handle_file(str(tmp_path / "notes.txt")), None, api_name="/vae_reconstruct")
-    assert "upload a PNG" in message
+    assert "not a readable image" in message and "PNG" in message
     assert "canvas is empty" in error_of(client, None, None, None, api_name="/vae_reconstruct")
 
 
+def test_vae_from_the_sketchpad(client, tmp_path):
+    """The Sketchpad's value (an ImageEditor dict: background, layers, composite) as a browser sends it."""
+    needs("vae-digits")
+    from PIL import ImageDraw
+
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # transparent canvas, black strokes
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=(0, 0, 0, 255), width=18)
+    canvas.save(tmp_path / "one.png")
+    stroke = handle_file(str(tmp_path / "one.png"))
+    sketch = {"background": None, "layers": [stroke], "composite": stroke}
+    picture, text = client.predict(sketch, None, None, api_name="/vae_reconstruct")
+    pair = Image.open(picture).convert("L")
+    assert "MSE" in text
+    left = pair.crop((0, 0, pair.width // 2, pair.height))
+    assert 0 < sum(p > 128 for p in left.getdata()) < 0.5 * left.width * left.height  # ink, centred, not a blank
+    blank = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    blank.save(tmp_path / "blank.png")
+    empty = handle_file(str(tmp_path / "blank.png"))
+    message = error_of(client, {"background": None, "layers": [empty], "composite": empty}, None, None,
+                       api_name="/vae_reconstruct")  # fmt: skip
+    assert "canvas is empty" in message
+
+
 def test_vae_prior_and_walk(client):
+    needs("vae-digits")
     assert Image.open(client.predict(3, 16, api_name="/vae_sample")).format == "PNG"
     walk = Image.open(client.predict(0, 2, 5, 6, api_name="/vae_walk"))
     assert walk.size[0] == walk.size[1]
@@ -113,7 +177,18 @@ def test_all_models_endpoint_any_plugin(client):
     assert Image.open(picture).format == "PNG"
     assert "does not take" in error_of(client, "gan-toy2d", 0, 4, '{"label": "3"}', api_name="/generate")
     assert "JSON object" in error_of(client, "gan-toy2d", 0, 4, "[1]", api_name="/generate")
-    assert "unknown model" in error_of(client, "nope", 0, 4, "{}", api_name="/generate")
+    assert "nope is not in the list of choices" in error_of(client, "nope", 0, 4, "{}", api_name="/generate")
+
+
+def test_models_without_weights_fail_cleanly_and_alone(client):
+    """Every installed plugin: it generates, or it says in one line why it is not available; the app goes on."""
+    unavailable = [m for m in hub_models.list_models() if missing_weights(m) and m not in STAND_INS]
+    for model_id in unavailable:
+        message = error_of(client, model_id, 0, 4, "{}", api_name="/generate")
+        assert f"{model_id} is not available" in message and "Traceback" not in message
+        assert client.predict("gan-toy2d", 0, 4, "{}", api_name="/generate")  # still serving
+    if not unavailable:
+        pytest.skip("every installed model has bundled weights (the broken-weights case is covered by gan-ring8)")
 
 
 def test_space_front_matter_and_requirements():

@@ -17,6 +17,7 @@ from ..registry import get_model_class, list_models, plugin_errors
 from .handlers import DIGIT_MODELS, FACE_MODELS, TOY_MODELS, Handlers, friendly, friendly_stream
 from .store import ModelStore
 
+MAX_UPLOAD = "10mb"
 CSS = ".pixelated img { image-rendering: pixelated; }"
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
@@ -24,9 +25,26 @@ INTRO = (
 )
 
 
-def _installed(candidates: tuple[str, ...]) -> list[str]:
+def _installed(candidates: tuple[str, ...], store: ModelStore) -> list[str]:
+    """The tab's models that are installed, those with weights first (the default choice)."""
     installed = set(list_models())
-    return [m for m in candidates if m in installed] or list(candidates[:1])
+    return store.prefer_ready([m for m in candidates if m in installed]) or list(candidates[:1])
+
+
+def _guard_upload(component: gr.components.Component, what: str) -> gr.components.Component:
+    """Turn a file that is not a readable image into a friendly toast instead of a processing error."""
+    preprocess = component.preprocess
+
+    def safe(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:  # PIL's UnidentifiedImageError, truncated files, bad payloads
+            raise gr.Error(f"the {what} is not a readable image: upload a PNG, JPEG, WebP, BMP or GIF") from None
+
+    component.preprocess = safe  # type: ignore[method-assign]
+    return component
 
 
 def _field(spec: Any) -> gr.components.Component:
@@ -45,7 +63,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tab("DCGAN faces"):
-            faces = _installed(FACE_MODELS)
+            faces = _installed(FACE_MODELS, store)
             with gr.Row():
                 f_model = gr.Dropdown(faces, value=faces[0], label="model")
                 f_seed = gr.Number(0, label="seed", precision=0, minimum=0)
@@ -66,7 +84,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                        api_name="interpolate")  # fmt: skip
 
         with gr.Tab("CGAN digit picker"):
-            digits = _installed(DIGIT_MODELS)
+            digits = _installed(DIGIT_MODELS, store)
             with gr.Row():
                 d_model = gr.Radio(digits, value=digits[0], label="model variant")
                 d_digit = gr.Dropdown(["all digits", *map(str, range(10))], value="all digits", label="digit")
@@ -79,8 +97,12 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
 
         with gr.Tab("VAE reconstruction"):
             with gr.Row():
-                v_sketch = gr.Sketchpad(label="draw a digit", type="numpy", height=280, width=280)
-                v_upload = gr.Image(label="…or upload a picture", type="filepath", sources=["upload"])
+                v_sketch = _guard_upload(
+                    gr.Sketchpad(label="draw a digit", type="numpy", height=280, width=280), "drawing"
+                )
+                v_upload = _guard_upload(
+                    gr.Image(label="…or upload a picture", type="filepath", sources=["upload"]), "upload"
+                )
                 v_example = gr.Number(None, label="…or a test-set example (0-9999)", precision=0)
             v_go = gr.Button("Reconstruct", variant="primary")
             v_out = gr.Image(label="input | reconstruction", format="png", type="pil", elem_classes="pixelated")
@@ -119,7 +141,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                           concurrency_limit=1)  # fmt: skip
 
         with gr.Tab("All models"):
-            models = list_models()
+            models = store.prefer_ready(list_models())
             with gr.Row():
                 a_model = gr.Dropdown(models, value=models[0] if models else None, label="model")
                 a_seed = gr.Number(0, label="seed", precision=0, minimum=0)
@@ -170,6 +192,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, weights: dict[str, str] | None = None,
            **kwargs: Any) -> gr.Blocks:  # fmt: skip
     app = build_app(ModelStore(weights))
+    kwargs.setdefault("max_file_size", MAX_UPLOAD)
     app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
     return app
 

@@ -53,6 +53,28 @@ class ModelStore:
             self._models[model_id] = model
             return model
 
+    def weights_reason(self, model_id: str) -> str | None:
+        """Cheap check, without building the model: None when its weights resolve, else why they do not."""
+        if model_id in self._models:
+            return None
+        if model_id in self._errors:
+            return self._errors[model_id]
+        from ..registry import get_model_class
+        from ..weights import parse_repo_ref, resolve_weights
+
+        ref = self.weights.get(model_id)
+        if ref and not os.path.exists(ref) and parse_repo_ref(ref):
+            return None  # a Hub repo: fetched (or found in the cache) on first use, not at start-up
+        try:
+            resolve_weights(get_model_class(model_id), ref)
+        except HubModelsError as exc:
+            return f"{model_id} is not available: {exc}"
+        return None
+
+    def prefer_ready(self, model_ids: list[str]) -> list[str]:
+        """``model_ids`` with the ones whose weights resolve first (stable order otherwise)."""
+        return sorted(model_ids, key=lambda m: self.weights_reason(m) is not None)
+
     def status(self, model_id: str) -> str | None:
         """None when the model loads, else the reason it does not."""
         try:
