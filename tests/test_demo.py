@@ -10,21 +10,10 @@ import pytest
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
-from demo_server import ROOT, DemoServer  # noqa: E402
+from demo_server import ROOT, STAND_INS, DemoServer, missing_weights, stand_in_weights  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 import hub_models  # noqa: E402
-from hub_models.errors import HubModelsError  # noqa: E402
-from hub_models.weights import resolve_weights  # noqa: E402
-
-
-def missing_weights(model_id: str) -> str | None:
-    """Why ``model_id`` cannot run in the demo (plugin not installed, no bundled weights), or None."""
-    try:
-        resolve_weights(hub_models.get_model_class(model_id), None)
-    except HubModelsError as exc:
-        return str(exc)
-    return None
 
 
 def needs(*model_ids: str) -> None:
@@ -32,23 +21,6 @@ def needs(*model_ids: str) -> None:
         reason = missing_weights(model_id)
         if reason:
             pytest.skip(f"{model_id} has no weights to demo yet: {reason}")
-
-
-# Tabs whose models may not have bundled weights yet: the app is tested on freshly initialised (untrained)
-# checkpoints of them instead, saved in the Hub layout and passed the way a user would (HUB_MODELS_WEIGHTS_<ID>).
-STAND_INS = ("dcgan-faces", "cgan-digits", "cgan-digits-mlp")
-
-
-def stand_in_weights(root: Path) -> dict[str, str]:
-    import torch
-
-    env = {}
-    for model_id in STAND_INS:
-        if model_id in hub_models.list_models() and missing_weights(model_id):
-            torch.manual_seed(0)
-            hub_models.get_model_class(model_id)().save_pretrained(root / model_id)
-            env["HUB_MODELS_WEIGHTS_" + model_id.upper().replace("-", "_")] = str(root / model_id)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +40,7 @@ def error_of(client: Client, *args, api_name: str) -> str:
 
 def test_every_tab_has_an_endpoint(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    expected = {"/faces", "/interpolate", "/digits", "/vae_reconstruct", "/vae_sample", "/vae_walk"}
+    expected = {"/faces", "/interpolate", "/digits", "/vae_reconstruct", "/vae_example", "/vae_sample", "/vae_walk"}
     assert expected | {"/toy_show", "/toy_train", "/generate"} <= names
 
 
@@ -109,7 +81,7 @@ def test_digit_picker_grid_and_single_digit(client):
 
 def test_vae_reconstruction_from_test_example_upload_and_errors(client, tmp_path):
     needs("vae-digits")
-    picture, text = client.predict(None, None, 0, api_name="/vae_reconstruct")
+    picture, text = client.predict(0, api_name="/vae_example")
     width, height = Image.open(picture).size
     assert width > 1.8 * height  # input and reconstruction side by side
     assert re.search(r"MSE \d\.\d{4} per pixel", text)
@@ -119,12 +91,13 @@ def test_vae_reconstruction_from_test_example_upload_and_errors(client, tmp_path
 
     ImageDraw.Draw(drawing).line([(60, 20), (140, 100)], fill="black", width=12)
     drawing.save(tmp_path / "seven.png")
-    _, text = client.predict(None, handle_file(str(tmp_path / "seven.png")), None, api_name="/vae_reconstruct")
+    _, text = client.predict(None, handle_file(str(tmp_path / "seven.png")), api_name="/vae_reconstruct")
     assert "MSE" in text
     (tmp_path / "notes.txt").write_text("not an image")
-    message = error_of(client, None, handle_file(str(tmp_path / "notes.txt")), None, api_name="/vae_reconstruct")
+    message = error_of(client, None, handle_file(str(tmp_path / "notes.txt")), api_name="/vae_reconstruct")
     assert "not a readable image" in message and "PNG" in message
-    assert "canvas is empty" in error_of(client, None, None, None, api_name="/vae_reconstruct")
+    assert "canvas is empty" in error_of(client, None, None, api_name="/vae_reconstruct")
+    assert "greater than maximum value" in error_of(client, 10**6, api_name="/vae_example")
 
 
 def test_vae_from_the_sketchpad(client, tmp_path):
@@ -137,7 +110,7 @@ def test_vae_from_the_sketchpad(client, tmp_path):
     canvas.save(tmp_path / "one.png")
     stroke = handle_file(str(tmp_path / "one.png"))
     sketch = {"background": None, "layers": [stroke], "composite": stroke}
-    picture, text = client.predict(sketch, None, None, api_name="/vae_reconstruct")
+    picture, text = client.predict(sketch, None, api_name="/vae_reconstruct")
     pair = Image.open(picture).convert("L")
     assert "MSE" in text
     left = pair.crop((0, 0, pair.width // 2, pair.height))
@@ -145,7 +118,7 @@ def test_vae_from_the_sketchpad(client, tmp_path):
     blank = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
     blank.save(tmp_path / "blank.png")
     empty = handle_file(str(tmp_path / "blank.png"))
-    message = error_of(client, {"background": None, "layers": [empty], "composite": empty}, None, None,
+    message = error_of(client, {"background": None, "layers": [empty], "composite": empty}, None,
                        api_name="/vae_reconstruct")  # fmt: skip
     assert "canvas is empty" in message
 
@@ -160,7 +133,8 @@ def test_vae_prior_and_walk(client):
 
 def test_toy_scatter_training_and_a_broken_model(client):
     plot, text = client.predict("Gaussian (seed 001)", 0, api_name="/toy_show")
-    rows = plot["data"]
+    assert plot["x_lim"][0] < plot["x_lim"][1] and plot["y_lim"][0] < plot["y_lim"][1]  # fixed axes while training
+    rows = plot["value"]["data"]
     assert len(rows) == 2000 and {r[2] for r in rows} == {"target", "generated"}
     assert "w2" in text
     plot, text = client.predict("Gaussian (seed 001)", 50, 1, api_name="/toy_train")

@@ -6,15 +6,17 @@ is not installed (`apt-get install chromium chromium-driver`; .ci/run does it).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from demo_server import DemoServer  # noqa: E402
+from demo_server import DemoServer, stand_in_weights  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -44,6 +46,7 @@ def browser():
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1400,1100"):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # to list every request the page makes
     driver = webdriver.Chrome(options=options, service=Service(executable_path=DRIVER))
     driver.set_page_load_timeout(60)
     yield driver
@@ -73,7 +76,9 @@ def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> Non
     tabs = driver.find_elements(By.XPATH, "//button[@role='tab']")
     [tab_button] = [b for b in tabs if b.text.strip() == tab]
     tab_button.click()
-    panel = driver.find_element(By.CSS_SELECTOR, "[role='tabpanel']:not([hidden])")
+    panels = lambda: visible(driver.find_elements(By.CSS_SELECTOR, "[role='tabpanel']"))  # noqa: E731
+    wait_for(lambda: len(panels()) == 1, what=f"the {tab} panel")
+    [panel] = panels()
     before = len(visible(panel.find_elements(By.TAG_NAME, "img")))
     xpath = f".//button[normalize-space()='{button}']"
     wait_for(lambda: visible(panel.find_elements(By.XPATH, xpath)), what=f"the {button!r} button of {tab}")
@@ -90,14 +95,30 @@ def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> Non
         assert any(int(img.get_attribute("naturalWidth") or 0) > 0 for img in images), f"{tab}: empty image"
 
 
+def outside_requests(driver, host: str) -> list[str]:
+    """URLs the page asked for that are not on the demo's own host (fonts, CDNs, analytics...)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if url.startswith(("http:", "https:", "ws:", "wss:")) and urlsplit(url).hostname != host:
+                urls.append(url)
+    return urls
+
+
 def test_click_through_every_tab(browser, tmp_path):
     shots = Path(os.environ.get("HUB_MODELS_ARTIFACTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    server = DemoServer()
+    # untrained stand-ins for the tabs whose models have no bundled weights yet (see demo_server.py)
+    server = DemoServer(env=stand_in_weights(tmp_path / "weights"))
     try:
+        start = time.time()
         browser.get(server.url)
         wait_for(lambda: visible(browser.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
+        assert time.time() - start < 30, "the page took over 30 s to show its tabs (an external fetch hanging?)"
         for tab, button, expect in TABS:
             exercise_tab(browser, tab, button, expect, shots)
+        assert not outside_requests(browser, "127.0.0.1"), "the page fetched from outside the app (must work offline)"
     finally:
         server.stop()

@@ -91,24 +91,32 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 d_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 d_count = gr.Slider(1, 100, value=100, step=1, label="count")
             d_go = gr.Button("Generate", variant="primary")
-            d_image = gr.Image(label="digits", format="png", type="pil", elem_classes="pixelated")
+            d_image = gr.Image(label="digits", format="png", type="pil", elem_classes="pixelated", height=560)
             d_file = gr.File(label="download (PNG)")
             d_go.click(friendly(h.digits), [d_model, d_digit, d_seed, d_count], [d_image, d_file], api_name="digits")
 
         with gr.Tab("VAE reconstruction"):
             with gr.Row():
+                pen = gr.Brush(default_size=20, colors=["#000000"], default_color="#000000", color_mode="fixed")
                 v_sketch = _guard_upload(
-                    gr.Sketchpad(label="draw a digit", type="numpy", height=280, width=280), "drawing"
-                )
+                    gr.Sketchpad(label="draw a digit", type="numpy", canvas_size=(280, 280), fixed_canvas=True,
+                                 brush=pen, layers=False, transforms=(), height=360),
+                    "drawing",
+                )  # fmt: skip
                 v_upload = _guard_upload(
                     gr.Image(label="…or upload a picture", type="filepath", sources=["upload"]), "upload"
                 )
-                v_example = gr.Number(None, label="…or a test-set example (0-9999)", precision=0)
-            v_go = gr.Button("Reconstruct", variant="primary")
-            v_out = gr.Image(label="input | reconstruction", format="png", type="pil", elem_classes="pixelated")
+            with gr.Row():
+                v_go = gr.Button("Reconstruct the drawing / upload", variant="primary")
+            with gr.Row():
+                last = len(h.test_set()) - 1
+                v_example = gr.Slider(0, last, value=0, step=1, label=f"MNIST test-set example (0-{last})")
+                v_ex_go = gr.Button("Reconstruct this test example")
+            v_out = gr.Image(label="input | reconstruction", format="png", type="pil", elem_classes="pixelated",
+                             height=300)  # fmt: skip
             v_err = gr.Markdown()
-            v_go.click(friendly(h.vae_reconstruct), [v_sketch, v_upload, v_example], [v_out, v_err],
-                       api_name="vae_reconstruct")  # fmt: skip
+            v_go.click(friendly(h.vae_reconstruct), [v_sketch, v_upload], [v_out, v_err], api_name="vae_reconstruct")
+            v_ex_go.click(friendly(h.vae_example), v_example, [v_out, v_err], api_name="vae_example")
             with gr.Row():
                 s_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 s_count = gr.Slider(1, 100, value=64, step=1, label="samples from the prior")
@@ -130,7 +138,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Row():
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
-            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated", height=420)
+            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated", height=420,
+                                    color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
             t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
 

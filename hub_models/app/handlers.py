@@ -131,43 +131,73 @@ class Handlers:
         return picture, save_png(picture, f"{model_id}-{label}-seed{seed}-n{count}")
 
     # ------------------------------------------------------------------ VAE
-    def vae_input(self, sketch: Any, upload: Any, example: Any) -> torch.Tensor:
-        if upload is not None:
-            path = Path(upload)
-            if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}:
-                raise HubModelsError("upload a PNG, JPEG, WebP, BMP or GIF image")
-            if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise HubModelsError("the upload is larger than 10 MB: use a smaller picture")
-            try:
-                with Image.open(path) as img:
-                    array = np.asarray(img.convert("RGBA"))
-            except OSError:
-                raise HubModelsError("the upload is not a readable image") from None
-            return mnist_like(array)
-        if example not in (None, ""):
-            return self.test_digit(whole(example, "test example", 0, 9999))
-        if isinstance(sketch, dict):
+    @staticmethod
+    def sketch_ink(sketch: Any) -> torch.Tensor | None:
+        """The drawing as an MNIST-style digit, or None when the canvas is blank."""
+        if isinstance(sketch, dict):  # the Sketchpad's value: background, layers, composite
             sketch = sketch.get("composite")
         if sketch is None:
-            raise HubModelsError("the canvas is empty: draw a digit first (or upload one, or pick a test example)")
-        return mnist_like(np.asarray(sketch))
+            return None
+        try:
+            return mnist_like(np.asarray(sketch))
+        except HubModelsError as exc:
+            if "empty" in str(exc) or "no image" in str(exc):
+                return None
+            raise
+
+    @staticmethod
+    def upload_digit(upload: Any) -> torch.Tensor:
+        path = Path(upload)
+        if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}:
+            raise HubModelsError("upload a PNG, JPEG, WebP, BMP or GIF image")
+        if path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise HubModelsError("the upload is larger than 10 MB: use a smaller picture")
+        try:
+            with Image.open(path) as img:
+                array = np.asarray(img.convert("RGBA"))
+        except OSError:
+            raise HubModelsError("the upload is not a readable image") from None
+        return mnist_like(array)
+
+    def vae_input(self, sketch: Any, upload: Any, example: Any = None) -> torch.Tensor:
+        """What to reconstruct: the drawing if it has ink, else the upload, else a test-set example."""
+        drawn = self.sketch_ink(sketch)
+        if drawn is not None:
+            return drawn
+        if upload is not None:
+            return self.upload_digit(upload)
+        if example not in (None, ""):
+            return self.test_digit(whole(example, "test example", 0, len(self.test_set()) - 1))
+        raise HubModelsError("the canvas is empty: draw a digit first (or upload a picture of one)")
 
     @functools.cache  # noqa: B019 - one store per app, cached for its lifetime
     def test_set(self) -> torch.Tensor:
-        from ..data.mnist import load_mnist
+        """The MNIST test images when a local copy is found (HUB_MODELS_DATA), else the 30 bundled ones.
 
-        try:
-            return load_mnist(None, "test")["images"]
-        except HubModelsError:
-            bundled = Path(__file__).parent / "mnist_test_examples.npy"
-            return torch.from_numpy(np.load(bundled))[:, None]
+        Never downloads: the demo must start and answer offline.
+        """
+        from ..data.mnist import find_root, load_mnist
+
+        if find_root(None) is not None:
+            try:
+                return load_mnist(None, "test")["images"]
+            except HubModelsError:
+                pass
+        bundled = Path(__file__).parent / "mnist_test_examples.npy"
+        return torch.from_numpy(np.load(bundled))[:, None]
 
     def test_digit(self, index: int) -> torch.Tensor:
         images = self.test_set()
-        return images[index % len(images)].float()[None] / 255
+        if not 0 <= index < len(images):
+            raise HubModelsError(f"test example must be from 0 to {len(images) - 1}, got {index}")
+        return images[index].float()[None] / 255
+
+    def vae_example(self, index: Any) -> tuple[Image.Image, str]:
+        """Reconstruct test-set image ``index``."""
+        return self.vae_reconstruct(None, None, whole(index, "test example", 0, len(self.test_set()) - 1))
 
     @gpu
-    def vae_reconstruct(self, sketch: Any, upload: Any, example: Any) -> tuple[Image.Image, str]:
+    def vae_reconstruct(self, sketch: Any, upload: Any, example: Any = None) -> tuple[Image.Image, str]:
         vae = self.model("vae-digits")
         x = self.vae_input(sketch, upload, example)
         recon = vae.reconstruct(x)
@@ -206,16 +236,28 @@ class Handlers:
         ]
         return pd.concat(frames, ignore_index=True)
 
+    @staticmethod
+    def plot(real: torch.Tensor, fake: torch.Tensor) -> gr.ScatterPlot:
+        """The scatter with axes fixed by the target (plus a margin), so training frames do not rescale."""
+        lo, hi = real.min(0).values, real.max(0).values
+        pad = 0.25 * (hi - lo)
+        x_lim = [round(float(lo[0] - pad[0]), 2), round(float(hi[0] + pad[0]), 2)]
+        y_lim = [round(float(lo[1] - pad[1]), 2), round(float(hi[1] + pad[1]), 2)]
+        inside = fake.clamp(torch.tensor([x_lim[0], y_lim[0]]), torch.tensor([x_lim[1], y_lim[1]]))
+        return gr.ScatterPlot(value=Handlers.scatter(real, inside), x_lim=x_lim, y_lim=y_lim)
+
     def metric_text(self, model: Any) -> str:
         metrics = {k: v for k, v in model.evaluate(num_samples=4000).items() if k != "eval_command"}
         return ", ".join(f"{k} = {v}" for k, v in metrics.items())
 
-    def toy_show(self, target: str, seed: Any) -> tuple[pd.DataFrame, str]:
+    def toy_show(self, target: str, seed: Any) -> tuple[gr.ScatterPlot, str]:
         model = self.toy_model(target)
         fake = model.generate(1000, seed=whole(seed, "seed", 0, MAX_SEED))
-        return self.scatter(model.reference_points(), fake), "bundled weights: " + self.metric_text(model)
+        return self.plot(model.reference_points(), fake), "bundled weights: " + self.metric_text(model)
 
-    def toy_train(self, target: str, steps: Any, seed: Any, progress: Any = None) -> Iterator[tuple[pd.DataFrame, str]]:
+    def toy_train(
+        self, target: str, steps: Any, seed: Any, progress: Any = None
+    ) -> Iterator[tuple[gr.ScatterPlot, str]]:
         """Train a fresh copy of the toy GAN in-process, yielding the moving distribution."""
         base = self.toy_model(target)
         steps, seed = whole(steps, "steps", 10, 5000), whole(seed, "seed", 0, MAX_SEED)
@@ -245,7 +287,7 @@ class Handlers:
                 text = f"step {step}/{steps}"
                 if step == steps:
                     text += ": " + self.metric_text(model)
-                yield self.scatter(real, fake), text
+                yield self.plot(real, fake), text
 
     # ------------------------------------------------------------------ any plugin
     @gpu
