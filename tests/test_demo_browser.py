@@ -17,6 +17,7 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from demo_server import DemoServer, stand_in_weights  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -25,13 +26,24 @@ pytestmark = [
     pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium: apt-get install chromium chromium-driver"),
 ]
 
-# tab, button to press, what must appear in the tab afterwards
+
+def draw_a_one(driver, panel) -> None:
+    """Pick the brush and draw a vertical stroke on the sketchpad's canvas, as a user would."""
+    panel.find_element(By.CSS_SELECTOR, "button[aria-label='Brush']").click()
+    [canvas] = visible(panel.find_elements(By.TAG_NAME, "canvas"))
+    stroke = ActionChains(driver).move_to_element_with_offset(canvas, 0, -60).click_and_hold()
+    for _ in range(12):
+        stroke.move_by_offset(0, 10)
+    stroke.release().perform()
+
+
+# tab, what to do first, button to press, what must appear in the tab afterwards (new images, text)
 TABS = [
-    ("DCGAN faces", "Generate", "img"),
-    ("CGAN digit picker", "Generate", "img"),
-    ("VAE reconstruction", "Sample the prior", "img"),
-    ("2-D toy distribution", "Show bundled model", "text:w2"),
-    ("All models", "Generate", "img"),
+    ("DCGAN faces", None, "Generate", ("img", "")),
+    ("CGAN digit picker", None, "Generate", ("img", "")),
+    ("VAE reconstruction", draw_a_one, "Reconstruct the drawing / upload", ("img", "MSE")),
+    ("2-D toy distribution", None, "Train live", ("", "step 1000/1000: w2 =")),
+    ("All models", None, "Generate", ("img", "")),
 ]
 
 
@@ -71,7 +83,7 @@ def error_toasts(driver) -> list[str]:
     return [t.text for t in toasts if t.is_displayed() and "error" in (t.get_attribute("class") + t.text).lower()]
 
 
-def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> None:
+def exercise_tab(driver, tab: str, prepare, button: str, expect: tuple[str, str], shots: Path) -> None:
     """Open ``tab``, press ``button``, wait for the output, screenshot, and fail on an error toast."""
     tabs = driver.find_elements(By.XPATH, "//button[@role='tab']")
     [tab_button] = [b for b in tabs if b.text.strip() == tab]
@@ -79,20 +91,27 @@ def exercise_tab(driver, tab: str, button: str, expect: str, shots: Path) -> Non
     panels = lambda: visible(driver.find_elements(By.CSS_SELECTOR, "[role='tabpanel']"))  # noqa: E731
     wait_for(lambda: len(panels()) == 1, what=f"the {tab} panel")
     [panel] = panels()
-    before = len(visible(panel.find_elements(By.TAG_NAME, "img")))
+    images = lambda: visible(panel.find_elements(By.TAG_NAME, "img"))  # noqa: E731
+    before = len(images())
     xpath = f".//button[normalize-space()='{button}']"
     wait_for(lambda: visible(panel.find_elements(By.XPATH, xpath)), what=f"the {button!r} button of {tab}")
+    if prepare is not None:
+        prepare(driver, panel)
     visible(panel.find_elements(By.XPATH, xpath))[0].click()
-    if expect == "img":
-        done = lambda: len(visible(panel.find_elements(By.TAG_NAME, "img"))) > before  # noqa: E731
-    else:
-        done = lambda: expect[5:] in panel.text  # noqa: E731
+    want_image, want_text = expect
+
+    def done() -> bool:
+        return (not want_image or len(images()) > before) and want_text in panel.text
+
     wait_for(lambda: done() or error_toasts(driver), what=f"{expect} in {tab}")
-    driver.save_screenshot(str(shots / f"{tab.split()[0].lower()}.png"))
     assert not error_toasts(driver), f"{tab}: {error_toasts(driver)}"
-    if expect == "img":
-        images = visible(panel.find_elements(By.TAG_NAME, "img"))
-        assert any(int(img.get_attribute("naturalWidth") or 0) > 0 for img in images), f"{tab}: empty image"
+    if want_image:
+        newest = images()[-1]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", newest)
+        time.sleep(0.3)
+        assert any(int(img.get_attribute("naturalWidth") or 0) > 0 for img in images()), f"{tab}: empty image"
+    driver.save_screenshot(str(shots / f"{tab.split()[0].lower()}.png"))
+    driver.execute_script("window.scrollTo(0, 0)")
 
 
 def outside_requests(driver, host: str) -> list[str]:
@@ -117,8 +136,8 @@ def test_click_through_every_tab(browser, tmp_path):
         browser.get(server.url)
         wait_for(lambda: visible(browser.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
         assert time.time() - start < 30, "the page took over 30 s to show its tabs (an external fetch hanging?)"
-        for tab, button, expect in TABS:
-            exercise_tab(browser, tab, button, expect, shots)
+        for tab, prepare, button, expect in TABS:
+            exercise_tab(browser, tab, prepare, button, expect, shots)
         assert not outside_requests(browser, "127.0.0.1"), "the page fetched from outside the app (must work offline)"
     finally:
         server.stop()

@@ -268,7 +268,7 @@ class Handlers:
         batch = base.train_defaults.get("batch_size", 256)
         g = torch.Generator().manual_seed(seed)
         real = model.reference_points()
-        every = max(1, steps // 20)
+        every, tick = max(1, steps // 20), max(1, steps // 100)
         for opt in setup.optimizers.values():
             for group in opt.param_groups:
                 group["initial_lr"] = group["lr"]
@@ -279,7 +279,7 @@ class Handlers:
                         group["lr"] = group["initial_lr"] * (1 - (step - 1) / steps)
             idx = torch.randint(0, len(data), (batch,), generator=g)
             model.train_step(setup, {"points": data[idx]})
-            if progress is not None:
+            if progress is not None and (step % tick == 0 or step == steps):  # ~100 updates, not one per step
                 progress(step / steps, desc=f"step {step}/{steps}")
             if step % every == 0 or step == steps:
                 model.net.eval()
