@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
+from .gan_steps import adam_pair, bce_gan_step
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -140,38 +141,22 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     def setup_training(self, device: torch.device) -> TrainingSetup:
         disc = ConditionalDiscriminator(self.config.ndf).to(device)
         disc.apply(dcgan_init)
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas),
-            },
-        )
+        return adam_pair(self.net, disc, self.config.lr, self.config.beta1)
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
         size = self.config.image_size
         real = F.interpolate(batch["images"].float() / 255, size=(size, size), mode="bilinear") * 2 - 1
         onehot = F.one_hot(batch["labels"], NUM_CLASSES).to(real.dtype)
         b = len(real)
-        ones, zeros = torch.ones(b, device=real.device), torch.zeros(b, device=real.device)
-        # (1) D on real images with their labels, and on fakes with random labels
+        # real images with their labels; fakes with uniformly random labels
         fake_labels = F.one_hot(torch.randint(0, NUM_CLASSES, (b,), device=real.device), NUM_CLASSES).to(real.dtype)
         fake = gen(torch.randn(b, self.config.nz, device=real.device), fake_labels)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d = F.binary_cross_entropy_with_logits(disc(real, onehot), ones) + F.binary_cross_entropy_with_logits(
-            disc(fake.detach(), fake_labels), zeros
+        return bce_gan_step(
+            setup,
+            real_logits=lambda: disc(real, onehot),
+            fake_logits=lambda for_d: disc(fake.detach() if for_d else fake, fake_labels),
         )
-        loss_d.backward()
-        opt_d.step()
-        # (2) G: make D call the fakes real for their labels
-        opt_g.zero_grad(set_to_none=True)
-        loss_g = F.binary_cross_entropy_with_logits(disc(fake, fake_labels), ones)
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d, "loss_g": loss_g}
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         from ..metrics.digits import label_accuracy

@@ -13,11 +13,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
 
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
+from .gan_steps import adam_pair, bce_gan_step
 
 
 class EmbeddingGenerator(nn.Module):
@@ -97,33 +97,19 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
 
     def setup_training(self, device: torch.device) -> TrainingSetup:
         disc = EmbeddingDiscriminator(self.config.dropout).to(device)
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas),
-            },
-        )
+        return adam_pair(self.net, disc, self.config.lr, self.config.beta1)
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
         real = batch["images"].float() / 127.5 - 1
         b, device = len(real), real.device
-        ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
         fake_labels = torch.randint(0, NUM_CLASSES, (b,), device=device)
         fake = gen(torch.randn(b, self.config.nz, device=device), fake_labels)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d = F.binary_cross_entropy_with_logits(disc(real, batch["labels"]), ones)
-        loss_d = loss_d + F.binary_cross_entropy_with_logits(disc(fake.detach(), fake_labels), zeros)
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g = F.binary_cross_entropy_with_logits(disc(fake, fake_labels), ones)
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d, "loss_g": loss_g}
+        return bce_gan_step(
+            setup,
+            real_logits=lambda: disc(real, batch["labels"]),
+            fake_logits=lambda for_d: disc(fake.detach() if for_d else fake, fake_labels),
+        )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         from ..metrics.digits import label_accuracy

@@ -24,6 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
 from ..data.faces import load_faces
 from .cgan_digits import dcgan_init
+from .gan_steps import adam_pair, bce_gan_step
 
 CELEBA_NOTE = (
     "Trained on CelebA (Liu et al., CUHK MMLab): **non-commercial research use only, CelebA terms**. The "
@@ -212,15 +213,8 @@ class DcganFaces(GenerativeModel):
     def setup_training(self, device: torch.device) -> TrainingSetup:
         disc = self.build_discriminator().to(device)
         disc.apply(dcgan_init)
-        betas = (self.config.beta1, 0.999)
-        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas, **fused),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas, **fused),
-            },
-        )
+        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}  # fewer kernels per Adam step
+        return adam_pair(self.net, disc, self.config.lr, self.config.beta1, **fused)
 
     @staticmethod
     def from_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -242,24 +236,12 @@ class DcganFaces(GenerativeModel):
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
         real = self.real_batch(batch["images"])
-        b = len(real)
-        ones, zeros = torch.ones(b, device=real.device), torch.zeros(b, device=real.device)
-        fake = gen(self.noise(b, real.device))
-        # (1) D: maximise log D(x) + log(1 - D(G(z))) — real and fake in separate batches, as the seed (BatchNorm)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d = F.binary_cross_entropy_with_logits(disc(real), ones) + F.binary_cross_entropy_with_logits(
-            disc(fake.detach()), zeros
+        fake = gen(self.noise(len(real), real.device))
+        # real and fake go through D in separate batches, as in the seed (BatchNorm statistics)
+        return bce_gan_step(
+            setup, real_logits=lambda: disc(real), fake_logits=lambda for_d: disc(fake.detach() if for_d else fake)
         )
-        loss_d.backward()
-        opt_d.step()
-        # (2) G: maximise log D(G(z))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g = F.binary_cross_entropy_with_logits(disc(fake), ones)
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d, "loss_g": loss_g}
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:

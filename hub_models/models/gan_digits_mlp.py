@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
 
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
+from .gan_steps import adam_pair, bce_gan_step
 
 
 class MlpGenerator(nn.Module):
@@ -84,35 +84,19 @@ class GanDigitsMlp(GenerativeModel):
         disc = nn.Sequential(
             nn.Flatten(), nn.Linear(784, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2), nn.Linear(h, 1)
         ).to(device)
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=self.config.lr, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=self.config.lr, betas=betas),
-            },
-        )
+        return adam_pair(self.net, disc, self.config.lr, self.config.beta1)
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
         real = batch["images"].float() / 127.5 - 1
         b, device = len(real), real.device
-        ones, zeros = torch.ones(b, 1, device=device), torch.zeros(b, 1, device=device)
         fake = gen(torch.randn(b, self.config.latent_size, device=device))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d = F.binary_cross_entropy_with_logits(disc(real), ones)
-        loss_d = loss_d + F.binary_cross_entropy_with_logits(disc(fake.detach()), zeros)
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        # the seed draws fresh noise for the G step
-        loss_g = F.binary_cross_entropy_with_logits(
-            disc(gen(torch.randn(b, self.config.latent_size, device=device))), ones
-        )
-        loss_g.backward()
-        opt_g.step()
-        return {"loss_d": loss_d, "loss_g": loss_g}
+
+        def fake_logits(for_d: bool) -> torch.Tensor:
+            # the seed draws fresh noise for the G step
+            return disc(fake.detach()) if for_d else disc(gen(torch.randn(b, self.config.latent_size, device=device)))
+
+        return bce_gan_step(setup, real_logits=lambda: disc(real), fake_logits=fake_logits)
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         from ..metrics.digits import classifier_fid

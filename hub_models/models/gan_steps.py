@@ -1,0 +1,54 @@
+"""The two pieces every BCE GAN here shares: Adam for G and D, and the alternating D/G update.
+
+Each plugin builds its own batch (real images, labels, fakes) and passes closures that score them, so its
+file still shows the whole loss; only the update order lives here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+
+from ..contract import TrainingSetup
+
+
+def adam_pair(gen: nn.Module, disc: nn.Module, lr: float, beta1: float, **adam: object) -> TrainingSetup:
+    """G and D with one Adam each (the DCGAN setting: lr 2e-4, betas (0.5, 0.999)); ``adam``: e.g. fused=True."""
+    betas = (beta1, 0.999)
+    return TrainingSetup(
+        nets={"generator": gen, "discriminator": disc},
+        optimizers={
+            "generator": torch.optim.Adam(gen.parameters(), lr=lr, betas=betas, **adam),
+            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr, betas=betas, **adam),
+        },
+    )
+
+
+def bce_gan_step(
+    setup: TrainingSetup,
+    real_logits: Callable[[], torch.Tensor],
+    fake_logits: Callable[[bool], torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """(1) D: maximise log D(x) + log(1 - D(G(z))); (2) G: maximise log D(G(z)) (non-saturating).
+
+    ``real_logits()`` scores the real batch; ``fake_logits(for_d)`` scores the fakes — detached when
+    ``for_d`` is True. Logits + BCEWithLogits is the seeds' Sigmoid + BCELoss, numerically safer and
+    autocast-safe.
+    """
+    opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
+    opt_d.zero_grad(set_to_none=True)
+    on_real = real_logits()
+    loss_d = F.binary_cross_entropy_with_logits(on_real, torch.ones_like(on_real))
+    on_fake = fake_logits(True)
+    loss_d = loss_d + F.binary_cross_entropy_with_logits(on_fake, torch.zeros_like(on_fake))
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    on_fake = fake_logits(False)
+    loss_g = F.binary_cross_entropy_with_logits(on_fake, torch.ones_like(on_fake))
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d, "loss_g": loss_g}
