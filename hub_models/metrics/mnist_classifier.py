@@ -1,7 +1,7 @@
 """The judge of the digit models: a small MNIST CNN that the project trains itself and ships.
 
 Architecture of pytorch/examples' MNIST net (conv 32 - conv 64 - max-pool - fc 128 - fc 10, dropout), trained
-with random ±2 px shifts so it also reads slightly off-centre generated digits. Its 128-d penultimate layer
+with small random shifts so it also reads slightly off-centre generated digits. Its 128-d penultimate layer
 is the feature space of the digit models' Fréchet distance (which is therefore *not* Inception FID).
 
 Reproduce the bundled weights (hub_models/weights/mnist-classifier):
@@ -106,7 +106,7 @@ class ClassifierRecipe:
     batch_size: int = 64
     lr: float = 1.0  # Adadelta, as pytorch/examples
     gamma: float = 0.7  # StepLR per epoch
-    max_shift: int = 2  # random translation in pixels
+    max_shift: int = 1  # random translation in pixels
     seed: int = 0
     threads: int | None = None
 
@@ -156,7 +156,9 @@ def train_classifier(recipe: ClassifierRecipe, data_root: str | Path | None, out
             "git_revision": git_revision(),
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        (tmp / "README.md").write_text(CARD.format(acc=acc * 100, recipe=json.dumps(dataclasses.asdict(recipe))))
+        (tmp / "README.md").write_text(
+            CARD.format(acc=acc * 100, shift=recipe.max_shift, recipe=json.dumps(dataclasses.asdict(recipe)))
+        )
     return metrics
 
 
@@ -178,7 +180,7 @@ model-index:
 # mnist-classifier
 
 The judge of hub-models' digit generators: a small CNN (pytorch/examples' MNIST net: conv 32 - conv 64 -
-max-pool - fc 128 - fc 10, dropout 0.25/0.5) trained with Adadelta and random ±2 px shifts.
+max-pool - fc 128 - fc 10, dropout 0.25/0.5) trained with Adadelta and random ±{shift} px shifts.
 
 **Test accuracy: {acc:.2f}%** on the 10,000 official MNIST test images.
 
