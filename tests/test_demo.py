@@ -48,7 +48,7 @@ def test_faces_gallery_download_and_determinism(client):
     gallery, grid = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")
     assert len(gallery) == 6
     first = Image.open(gallery[0]["image"])
-    assert first.size == (256, 256)  # 64 px faces, crisp x4 upscale
+    assert first.size == (64, 64) and first.format == "PNG"  # native size; the page upscales with pixelated CSS
     again = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")[1]
     assert Path(grid).read_bytes() == Path(again).read_bytes()
     other = client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")[1]
@@ -177,3 +177,89 @@ def test_space_front_matter_and_requirements():
     requirements = (ROOT / "requirements.txt").read_text()
     assert "torch==2.14.1" in requirements and ".[demo]" in requirements
     assert hub_models.__version__
+
+
+ACME = '''
+from dataclasses import dataclass
+import torch
+from torch import nn
+from hub_models import CardInfo, GenerativeModel, Input
+
+@dataclass
+class TilesConfig:
+    size: int = 8
+
+class Tiles(GenerativeModel):
+    """A third-party image plugin with declared inputs of every kind: the demo must build its form unchanged."""
+    model_id = "acme-tiles"
+    Config = TilesConfig
+    card = CardInfo(summary="Random grey tiles.")
+    inputs = (
+        Input("brightness", "float", 0.5, label="brightness", minimum=0.0, maximum=1.0),
+        Input("pattern", "choice", "plain", choices=("plain", "stripes")),
+        Input("repeat", "int", 1),
+    )
+
+    def build(self, config):
+        return nn.Linear(4, config.size * config.size)
+
+    def sample_latents(self, n, generator, **inputs):
+        return torch.randn(n, 4, generator=generator)
+
+    def decode(self, latents, brightness=0.5, pattern="plain", repeat=1):
+        s = self.config.size
+        x = torch.sigmoid(self.net(latents)).view(-1, 1, s, s) * 0 + brightness
+        if pattern == "stripes":
+            x[:, :, ::2] = 0
+        return x.repeat(1, 1, repeat, repeat)
+'''
+
+
+@pytest.fixture(scope="module")
+def third_party_site(tmp_path_factory):
+    """A plugin package installed the way pip would (dist-info entry points), with its own bundled weights."""
+    import sys
+
+    site = tmp_path_factory.mktemp("site")
+    (site / "acme_demo").mkdir()
+    (site / "acme_demo" / "__init__.py").write_text("")
+    (site / "acme_demo" / "tiles.py").write_text(ACME)
+    (site / "acme_demo" / "broken.py").write_text("raise ImportError('needs a library that is not installed')\n")
+    dist = site / "acme_demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[hub_models.models]\nacme-tiles = acme_demo.tiles:Tiles\nacme-oops = acme_demo.broken:Nope\n"
+    )
+    sys.path.insert(0, str(site))
+    try:
+        from acme_demo.tiles import Tiles
+
+        Tiles().save_pretrained(site / "acme_demo" / "weights" / "acme-tiles")  # its bundled weights
+    finally:
+        sys.path.remove(str(site))
+        sys.modules.pop("acme_demo.tiles", None)
+        sys.modules.pop("acme_demo", None)
+    return site
+
+
+def test_a_third_party_plugin_appears_in_all_models_with_no_change(third_party_site):
+    import os
+    import urllib.request
+
+    path = os.pathsep.join(filter(None, [str(third_party_site), os.environ.get("PYTHONPATH")]))
+    server = DemoServer(env={"PYTHONPATH": path})
+    try:
+        client = Client(server.url, verbose=False)
+        inputs = json.dumps({"brightness": 0.25, "pattern": "stripes", "repeat": 2})
+        picture, download = client.predict("acme-tiles", 0, 4, inputs, api_name="/generate")
+        image = Image.open(picture)
+        assert image.format == "PNG" and Path(download).suffix == ".png"
+        assert "brightness must be between" in error_of(client, "acme-tiles", 0, 4, '{"brightness": 3}',
+                                                        api_name="/generate")  # fmt: skip
+        with urllib.request.urlopen(server.url + "config", timeout=10) as response:
+            config = response.read().decode()
+        # the page lists it, and names the plugin that failed to import with its error
+        assert "acme-tiles" in config and "acme-oops" in config and "needs a library" in config
+    finally:
+        server.stop()

@@ -12,12 +12,15 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+import torch
 
 from ..registry import get_model_class, list_models, plugin_errors
 from .handlers import DIGIT_MODELS, FACE_MODELS, TOY_MODELS, Handlers, friendly, friendly_stream
 from .store import ModelStore
 
 MAX_UPLOAD = "10mb"
+CONCURRENCY = int(os.environ.get("HUB_MODELS_DEMO_CONCURRENCY", "2"))  # requests computed at once
+QUEUE_SIZE = 64  # waiting requests beyond this get "queue full" at once instead of a long wait
 CSS = ".pixelated img { image-rendering: pixelated; }"
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
@@ -48,12 +51,17 @@ def _guard_upload(component: gr.components.Component, what: str) -> gr.component
 
 
 def _field(spec: Any) -> gr.components.Component:
-    """A form field for one declared plugin input."""
-    label = spec.label or spec.name
+    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form."""
+    label, info = spec.label or spec.name, spec.help or None
     if spec.kind == "choice":
-        return gr.Dropdown(list(spec.choices), value=spec.default, label=label, info=spec.help or None)
-    step = 1 if spec.kind == "int" else 0.01
-    return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=spec.help or None)
+        return gr.Dropdown([str(c) for c in spec.choices], value=spec.default, label=label, info=info)
+    if spec.kind in ("int", "float"):
+        if spec.minimum is not None and spec.maximum is not None:
+            step = 1 if spec.kind == "int" else 0.01
+            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info)
+        return gr.Number(spec.default, label=label, info=info, precision=0 if spec.kind == "int" else None,
+                         minimum=spec.minimum, maximum=spec.maximum)  # fmt: skip
+    return gr.Textbox(str(spec.default), label=label, info=info)  # a kind this app does not know yet
 
 
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
@@ -185,7 +193,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             broken = plugin_errors()
             if broken:
                 gr.Markdown("Plugins that failed to load: " + "; ".join(f"`{k}`: {v}" for k, v in broken.items()))
-    app.queue(default_concurrency_limit=2, max_size=64)
+    app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return app
 
 
@@ -200,7 +208,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, weights: dict[str, str] | None = None,
            **kwargs: Any) -> gr.Blocks:  # fmt: skip
-    app = build_app(ModelStore(weights))
+    store = ModelStore(weights)
+    if store.device == "cpu":  # one intra-op thread pool per concurrent request, not all of them on every core
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
+    app = build_app(store)
     kwargs.setdefault("max_file_size", MAX_UPLOAD)
     app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
     return app

@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,9 +75,29 @@ def upscale(picture: Image.Image, target: int = 512) -> Image.Image:
 
 
 def save_png(picture: Image.Image, stem: str) -> str:
-    path = OUT / f"{stem}.png"
-    picture.save(path, format="PNG")
+    """Write ``picture`` once as a PNG (fast zlib level; shown and offered for download from the same file)."""
+    prune()
+    path = OUT / f"{stem}-{uuid.uuid4().hex[:8]}.png"
+    picture.save(path, format="PNG", compress_level=1)
     return str(path)
+
+
+def prune(max_age_s: float = 600, every: int = 200) -> None:
+    """Delete this app's output files older than ``max_age_s`` (Gradio has copied them to its cache by then)."""
+    global _SAVED
+    _SAVED += 1
+    if _SAVED % every:
+        return
+    cutoff = time.time() - max_age_s
+    for path in OUT.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass
+
+
+_SAVED = 0
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -98,7 +120,8 @@ class Handlers:
         model = self.model(model_id, FACE_MODELS)
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 64)
         images = model.generate(count, seed=seed, truncation=truncation)
-        gallery = [(upscale(to_pil(im), 256), f"seed {seed} #{i}") for i, im in enumerate(images)]
+        # native resolution: the browser upscales crisply (image-rendering: pixelated), the PNGs stay small
+        gallery = [(to_pil(im), f"seed {seed} #{i}") for i, im in enumerate(images)]
         grid = save_png(render_grid(images, nrow=min(8, count)), f"{model_id}-seed{seed}-n{count}")
         return gallery, grid
 
@@ -127,8 +150,8 @@ class Handlers:
             count = max(10, count - count % 10)  # whole rows, one per digit
         images = model.generate(count, seed=seed, label=label)
         picture = render_grid(images, nrow=model.grid_nrow(count, label=model.parse_inputs({"label": label})["label"]))
-        picture = upscale(picture, 640)
-        return picture, save_png(picture, f"{model_id}-{label}-seed{seed}-n{count}")
+        path = save_png(upscale(picture, 640), f"{model_id}-{label}-seed{seed}-n{count}")
+        return path, path
 
     # ------------------------------------------------------------------ VAE
     @staticmethod
@@ -306,7 +329,8 @@ class Handlers:
         picture = model.render(samples, nrow=model.grid_nrow(count, **model.parse_inputs(inputs)))
         if model.output == "image":
             picture = upscale(picture, 640)
-        return picture, save_png(picture, f"{model_id}-seed{seed}-n{count}")
+        path = save_png(picture, f"{model_id}-seed{seed}-n{count}")
+        return path, path
 
     def describe(self, model_id: str) -> str:
         cls = get_model_class(model_id)
