@@ -63,7 +63,9 @@ class GanDigitsMlp(GenerativeModel):
         tags=("gan", "mnist", "mlp"),
         source="Seed 004: the MLP GAN of the book chapter (after yunjey's pytorch-tutorial).",
         notes="Architecture and loss as in the seed; D outputs logits (BCEWithLogits); Adam 2e-4, beta1 0.5; the "
-        "exported G is an exponential moving average (decay 0.999).",
+        "exported G is an exponential moving average (decay 0.999). Known limitation of the bundled weights (15 "
+        "epochs on CPU; the seed trains 200): G covers few modes (mostly 1, 7 and 9), which the feature distance "
+        "shows; retraining with more epochs is the fix.",
     )
     train_defaults = {"epochs": 30, "batch_size": 100, "checkpoint_every": 1000, "sample_count": 64}
 
