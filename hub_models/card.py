@@ -32,6 +32,7 @@ hub-models generate {{ model_id }} --weights {{ repo_ref }} -n 16 --seed 0 -o sa
 
 ```python
 import hub_models
+
 model = hub_models.load("{{ model_id }}", weights="{{ repo_ref }}")
 samples = model.generate(16, seed=0{{ example_inputs }})
 ```
