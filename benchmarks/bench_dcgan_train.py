@@ -89,7 +89,7 @@ def engine_loop(images: torch.Tensor, steps: int, device: torch.device, amp: boo
         batch = {"images": data[idx].contiguous(memory_format=torch.channels_last)}
         with autocast:
             losses = model.train_step(setup, batch)
-    float(losses["loss_g"])  # one host sync at the end
+    float(losses["loss_g"].detach())  # one host sync at the end
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * 128 / (time.perf_counter() - start)

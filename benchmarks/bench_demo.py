@@ -29,6 +29,8 @@ def load(url: str, endpoint: str, clients: int, requests: int, download: bool = 
     (file URLs in hand), unless ``download``: then also until the client fetched every output file itself."""
     pool = [Client(url, verbose=False, download_files=download) for _ in range(clients)]
 
+    messages: list[str] = []
+
     def work(i: int) -> tuple[float, bool]:
         client = pool[i % clients]
         args = list(ARGS[endpoint])
@@ -37,7 +39,8 @@ def load(url: str, endpoint: str, clients: int, requests: int, download: bool = 
         try:
             client.predict(*args, api_name=endpoint)
             ok = True
-        except Exception:
+        except Exception as exc:  # reported with the results, never hidden
+            messages.append(f"{type(exc).__name__}: {exc}"[:300])
             ok = False
         return (time.perf_counter() - start) * 1000, ok
 
@@ -48,7 +51,8 @@ def load(url: str, endpoint: str, clients: int, requests: int, download: bool = 
     lat = sorted(ms for ms, ok in results if ok)
     q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0]] * 99
     return {
-        "clients": clients, "requests": requests, "errors": sum(not ok for _, ok in results), "downloads": download,
+        "clients": clients, "requests": requests, "errors": sum(not ok for _, ok in results),
+        "error_messages": messages[:3], "downloads": download,
         "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "throughput_rps": round(requests / wall, 2),
     }  # fmt: skip
 

@@ -50,6 +50,8 @@ class ModelStore:
             except HubModelsError as exc:
                 self._errors[model_id] = f"{model_id} is not available: {exc}"
                 raise HubModelsError(self._errors[model_id]) from None
+            if hasattr(model, "inference_dtype") and self.device == "cpu" and _cpu_has_bf16():
+                model.inference_dtype = torch.bfloat16  # ~3x faster faces on this CPU, pixels within 2/255
             self._models[model_id] = model
             return model
 
@@ -82,3 +84,13 @@ class ModelStore:
         except HubModelsError as exc:
             return str(exc)
         return None
+
+
+def _cpu_has_bf16() -> bool:
+    """AVX512-BF16 / AMX through oneDNN; opt out with HUB_MODELS_DEMO_FP32=1."""
+    if os.environ.get("HUB_MODELS_DEMO_FP32"):
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -167,14 +167,23 @@ class DcganFaces(GenerativeModel):
     def sample_latents(self, n: int, generator: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
         return torch.randn(n, self.config.nz, 1, 1, generator=generator) * truncation
 
+    # float32 by default (exact, same as on a GPU). bfloat16 (`model.inference_dtype = torch.bfloat16`) runs ~3x
+    # faster on CPUs with AVX512-BF16/AMX (64 faces: 22 vs 65 ms here) with pixels within 2/255 of float32;
+    # the demo uses it on such CPUs.
+    inference_dtype: torch.dtype = torch.float32
+
     def inference_net(self) -> nn.Module:
         """The generator with BatchNorm folded in (rebuilt whenever the weights change)."""
         if self.net.training:
             return self.net
         params = self.net.state_dict().values()  # detached views share the parameters' version counters
-        version = (id(self.net), next(iter(params)).device, sum(p._version for p in params))
+        device = next(iter(params)).device
+        version = (id(self.net), device, sum(p._version for p in params), self.inference_dtype)
         if self._fused is None or self._fused[0] != version:
-            self._fused = (version, fold_batchnorm(self.generator_layers()).to(version[1]))
+            fused = fold_batchnorm(self.generator_layers()).to(device, self.inference_dtype)
+            if device.type == "cpu":
+                fused = fused.to(memory_format=torch.channels_last)
+            self._fused = (version, fused)
         return self._fused[1]
 
     def generator_layers(self) -> nn.Sequential:
@@ -182,6 +191,8 @@ class DcganFaces(GenerativeModel):
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         net = self.inference_net()
+        if not self.net.training:
+            latents = latents.to(self.inference_dtype)
         if self.device.type == "cpu" and latents.dim() == 4:
             latents = latents.contiguous(memory_format=torch.channels_last)
         return self.to_unit(net(latents).float())
