@@ -191,8 +191,7 @@ class DcganFaces(GenerativeModel):
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         net = self.inference_net()
-        if not self.net.training:
-            latents = latents.to(self.inference_dtype)
+        latents = latents.to(next(net.parameters()).dtype)  # the folded net may run in inference_dtype
         if self.device.type == "cpu" and latents.dim() == 4:
             latents = latents.contiguous(memory_format=torch.channels_last)
         return self.to_unit(net(latents).float())
