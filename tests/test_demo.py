@@ -44,15 +44,14 @@ def test_every_tab_has_an_endpoint(client):
     assert expected | {"/toy_show", "/toy_train", "/generate"} <= names
 
 
-def test_faces_gallery_download_and_determinism(client):
-    gallery, grid = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")
-    assert len(gallery) == 6
-    first = Image.open(gallery[0]["image"])
-    assert first.size == (64, 64) and first.format == "PNG"  # native size; the page upscales with pixelated CSS
-    again = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")[1]
-    assert Path(grid).read_bytes() == Path(again).read_bytes()
-    other = client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")[1]
-    assert Path(grid).read_bytes() != Path(other).read_bytes()
+def test_faces_grid_and_determinism(client):
+    grid = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")
+    picture = Image.open(grid)
+    # one PNG, 6 faces in a row at native 64px with make_grid's 2px padding; the page upscales with pixelated CSS
+    assert picture.format == "PNG" and picture.size == (6 * 66 + 2, 68)
+    assert Path(grid).read_bytes() == Path(client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")).read_bytes()
+    assert Path(grid).read_bytes() != Path(client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")).read_bytes()
+    assert Image.open(client.predict("dcgan-faces", 0, 16, 1.0, api_name="/faces")).size == (8 * 66 + 2, 2 * 66 + 2)
     # the slider's bounds are checked by Gradio itself, before the handler
     assert "greater than maximum value 1.0" in error_of(client, "dcgan-faces", 0, 4, 2.0, api_name="/faces")
     assert "greater than maximum value 64" in error_of(client, "dcgan-faces", 0, 65, 1, api_name="/faces")
