@@ -144,6 +144,13 @@ def main() -> None:
             },
             "goals": {"p50_ms_8_clients": 150, "p95_ms_8_clients": 600, "cold_start_s": 10, "soak_errors": 0},
         }
+        eight = result["eight_clients"]
+        result["goals_met"] = {
+            "p50_ms_8_clients": eight["p50_ms"] <= 150 and not eight["errors"],
+            "p95_ms_8_clients": eight["p95_ms"] <= 600 and not eight["errors"],
+            "cold_start_s": cold_start <= 10,
+            "soak_errors": result["soak"]["errors"] == 0,
+        }
     finally:
         server.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,22 @@ def test_faces_grid_and_determinism(client):
     assert "seed must be a whole number" in error_of(client, "dcgan-faces", 2**31, 4, 1, api_name="/faces")
 
 
+def test_plain_http_api_as_curl_uses_it(client):
+    """POST /gradio_api/call/faces, read the event stream, fetch the PNG: the API without any Gradio client."""
+    import io
+
+    import httpx
+
+    api = client.src.rstrip("/") + "/gradio_api/call/faces"
+    with httpx.Client(timeout=60) as http:
+        event_id = http.post(api, json={"data": ["dcgan-faces", 3, 4, 1.0]}).raise_for_status().json()["event_id"]
+        lines = http.get(f"{api}/{event_id}").raise_for_status().text.splitlines()
+        assert "event: complete" in lines, lines
+        [output] = json.loads(lines[lines.index("event: complete") + 1].removeprefix("data:"))
+        picture = Image.open(io.BytesIO(http.get(output["url"]).raise_for_status().content))
+    assert picture.format == "PNG" and picture.size == (4 * 66 + 2, 68)
+
+
 def test_faces_interpolation(client):
     strip, gif = client.predict("dcgan-faces", 1, 2, 5, 1.0, api_name="/interpolate")
     assert Image.open(strip).size[0] == 5 * Image.open(strip).size[1]
@@ -162,6 +178,13 @@ def test_models_without_weights_fail_cleanly_and_alone(client):
         assert client.predict("gan-toy2d", 0, 4, "{}", api_name="/generate")  # still serving
     if not unavailable:
         pytest.skip("every installed model has bundled weights (the broken-weights case is covered by gan-ring8)")
+
+
+def test_a_long_running_space_deletes_its_outputs():
+    from hub_models.app import CACHE_CLEANUP, build_app
+
+    every, older_than = build_app().delete_cache
+    assert (every, older_than) == CACHE_CLEANUP and 0 < every <= 86400 and 0 < older_than <= 86400
 
 
 def test_space_front_matter_and_requirements():

@@ -23,6 +23,7 @@ MAX_UPLOAD = "10mb"
 # GIL-bound Python (Gradio's queue, PNG bookkeeping) and half GIL-free kernels, and overlapping them is what
 # uses both cores. Measured on 2 cores, 8 clients of 16 faces: 48 req/s with 2 workers, 52 with 4, 57 with 8.
 CONCURRENCY = int(os.environ.get("HUB_MODELS_DEMO_CONCURRENCY", "8"))
+CACHE_CLEANUP = (3600, 3600)  # (every, older than) seconds
 QUEUE_SIZE = 64  # waiting requests beyond this get "queue full" at once instead of a long wait
 CSS = (
     ".pixelated img { image-rendering: pixelated; }"
@@ -75,7 +76,8 @@ def _field(spec: Any) -> gr.components.Component:
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     store = store or ModelStore()
     h = Handlers(store)
-    with gr.Blocks(title="hub-models") as app:
+    # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (hourly, an hour old)
+    with gr.Blocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tab("DCGAN faces"):

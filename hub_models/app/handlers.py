@@ -143,7 +143,7 @@ class Handlers:
 
     # ------------------------------------------------------------------ digits
     @gpu
-    def digits(self, model_id: str, digit: str, seed: Any, count: Any) -> tuple[Image.Image, str]:
+    def digits(self, model_id: str, digit: str, seed: Any, count: Any) -> tuple[str, str]:
         model = self.model(model_id, DIGIT_MODELS)
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100)
         label = "all" if str(digit).startswith("all") else digit
