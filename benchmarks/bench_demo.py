@@ -3,6 +3,8 @@ ready, and 500 requests from 16 clients with their error count. JSON output.
 
     python benchmarks/bench_demo.py [--endpoint /faces] [--out benchmarks/results/demo.json]
 
+Run it on an otherwise idle machine: server and clients share the CPU, and a background job halves the numbers.
+
 Clients speak Gradio's HTTP API directly (``POST /gradio_api/call/<api>`` then the server-sent-event stream, the
 protocol curl users and the JS client use), so the numbers are the app's. ``gradio_client`` is measured too, as
 a reference: it polls its message queue with ``time.sleep(0.05)``, which adds ~50-70 ms to every request and

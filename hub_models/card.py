@@ -113,7 +113,13 @@ def build_card(model: GenerativeModel, repo_id: str | None = None) -> ModelCard:
         eval_results=eval_results or None,
     )
     example = next((spec for spec in model.inputs), None)
-    example_inputs = f", {example.name}={example.default!r}" if example else ""
+    # double quotes for strings, as ruff format writes Python (json.dumps gives a valid Python str literal)
+    value = (
+        json.dumps(example.default)
+        if example and isinstance(example.default, str)
+        else repr(getattr(example, "default", None))
+    )
+    example_inputs = f", {example.name}={value}" if example else ""
     return ModelCard.from_template(
         data,
         template_str=TEMPLATE,
