@@ -150,9 +150,10 @@ class DcganFaces(GenerativeModel):
         source="Seed 000: the DCGAN walk-through of the PyTorch tutorial (weights_init N(0, 0.02), BCE, Adam 2e-4 "
         "beta1 0.5, fixed noise).",
         notes=CELEBA_NOTE + " Changes from the seed: D outputs logits (BCEWithLogits); real faces are randomly "
-        "flipped left-right; training used bfloat16 autocast and channels_last on the CPU.",
+        "flipped left-right; training used bfloat16 autocast and channels_last on the CPU. FID (10k vs 10k test) "
+        "fell from 90.8 after 8 epochs of the 40k train faces to 66.6 after 16 (the bundled weights).",
     )
-    train_defaults = {"epochs": 5, "batch_size": 128, "checkpoint_every": 100, "sample_count": 64}
+    train_defaults = {"epochs": 16, "batch_size": 128, "checkpoint_every": 100, "sample_count": 64}
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
