@@ -113,13 +113,11 @@ def build_card(model: GenerativeModel, repo_id: str | None = None) -> ModelCard:
         eval_results=eval_results or None,
     )
     example = next((spec for spec in model.inputs), None)
-    # double quotes for strings, as ruff format writes Python (json.dumps gives a valid Python str literal)
-    value = (
-        json.dumps(example.default)
-        if example and isinstance(example.default, str)
-        else repr(getattr(example, "default", None))
-    )
-    example_inputs = f", {example.name}={value}" if example else ""
+    example_inputs = ""
+    if example:
+        # double quotes for strings, as ruff format writes Python (json.dumps gives a valid Python str literal)
+        value = json.dumps(example.default) if isinstance(example.default, str) else repr(example.default)
+        example_inputs = f", {example.name}={value}"
     return ModelCard.from_template(
         data,
         template_str=TEMPLATE,
