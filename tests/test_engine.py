@@ -249,3 +249,30 @@ def test_batchnorm_recalibration_after_ema_matches_the_generators_own_statistics
     after = eval_vs_batch_stats()
     assert after < 0.01 < 0.05 < before, (before, after)  # measured: 0.003 after, 0.095 before
     assert not model.net.training and all(bn.momentum == 0.1 for bn in norms)
+
+
+def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_path):
+    """ema_start_epoch lets a finished run grow an EMA of G when extended, and a fresh run reproduce it exactly."""
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanRing8
+
+    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False}  # 8 steps/epoch
+    torch.manual_seed(0)
+    planned = GanRing8().train(tmp_path / "planned", epochs=4, ema_decay=0.9, ema_start_epoch=2, **common)
+    staged = tmp_path / "staged"
+    torch.manual_seed(0)
+    GanRing8().train(staged, epochs=2, **common)  # a finished run without an average
+    assert "ema" not in load_checkpoint(staged / "checkpoint.safetensors")
+
+    with pytest.raises(HubModelsError, match="set ema_start_epoch to 2 or later"):
+        GanRing8().train(staged, epochs=4, ema_decay=0.9, ema_start_epoch=1, resume=True, **common)
+    with pytest.raises(HubModelsError, match="ema_start_epoch = 4 is not before the end of training"):
+        GanRing8().train(tmp_path / "late", epochs=4, ema_decay=0.9, ema_start_epoch=4, **common)
+
+    GanRing8().train(staged, epochs=4, ema_decay=0.9, ema_start_epoch=2, resume=True, **common)
+    assert_same_tensors(planned / "model.safetensors", staged / "model" / "model.safetensors")
+    # what was exported is the average of the last 2 epochs, not the last generator
+    state = load_checkpoint(staged / "checkpoint.safetensors")
+    exported = load_file(staged / "model" / "model.safetensors")
+    assert state["ema"]["n_averaged"].item() == 16
+    assert any(not torch.equal(exported[k], state["nets"]["generator"][k]) for k in exported)

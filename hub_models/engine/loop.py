@@ -113,6 +113,12 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     if settings.ema_decay:
         # Polyak/EMA averaging of G (Yazici et al. 2019): the exported generator is the average.
         ema = AveragedModel(model.net, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
+    ema_start = settings.ema_start_epoch * per_epoch  # the step of the first update
+    if settings.ema_decay and ema_start >= total:
+        raise HubModelsError(
+            f"train setting ema_start_epoch = {settings.ema_start_epoch} is not before the end of training "
+            f"({total} steps = {total / per_epoch:g} epochs): lower it so the exported average sees some steps"
+        )
     fixed = model.fixed_latents(settings.sample_count, torch.Generator().manual_seed(settings.seed))
     step = 0
     loss_sums: dict[str, torch.Tensor] = {}
@@ -129,8 +135,14 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
             load_optimizer_state(opt, state["optimizers"][name])
         if "extra" in state and hasattr(model, "load_extra_state"):
             model.load_extra_state(setup, state["extra"])
-        if ema is not None:
+        if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
+        elif ema is not None and state["step"] > ema_start:
+            raise HubModelsError(
+                f"{ckpt_path} holds no generator average, and the average was to start at epoch "
+                f"{settings.ema_start_epoch}, before this checkpoint: set ema_start_epoch to "
+                f"{-(-state['step'] // per_epoch)} or later to start it now, or drop ema_decay"
+            )
         step, fixed, loss_sums = state["step"], state["fixed"], state["loss_sums"]
         set_rng_state(state["rng"][ctx.rank])
     else:
@@ -201,7 +213,7 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
                         group["lr"] = group["initial_lr"] * (1 - step / total)
             with autocast:
                 losses = model.train_step(setup, batch)
-            if ema is not None:
+            if ema is not None and step >= ema_start:
                 ema.update_parameters(model.net)
             for k, v in losses.items():  # accumulate on the device: no host sync per step
                 v = v.detach().float()
@@ -287,7 +299,7 @@ def _end_of_epoch(model, ema, fixed, loss_sums, epoch, step, out_dir, writer, ct
     means = {k: float(v) / count for k, v in loss_sums.items() if k != "_count"}
     net = model.net
     was_training = net.training
-    if ema is not None:
+    if ema is not None and ema.n_averaged > 0:
         model.net = ema.module  # show what will be exported
     model.net.eval()
     with torch.inference_mode():

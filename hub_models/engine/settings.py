@@ -29,6 +29,7 @@ class TrainSettings:
     threads: int | None = None  # torch.set_num_threads on CPU
     lr_schedule: str = "constant"  # constant | linear (decay every optimiser's lr linearly to 0 at the last step)
     ema_decay: float | None = None  # keep an exponential moving average of the generator and export it
+    ema_start_epoch: int = 0  # begin the average at this epoch (the first update copies G), like SWA's swa_start
     progress: bool = True
 
     @classmethod
@@ -53,6 +54,10 @@ class TrainSettings:
             raise HubModelsError(f"train setting lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise HubModelsError(f"train setting ema_decay must be between 0 and 1, got {self.ema_decay!r}")
+        if not isinstance(self.ema_start_epoch, int) or self.ema_start_epoch < 0:
+            raise HubModelsError(
+                f"train setting ema_start_epoch must be a non-negative integer, got {self.ema_start_epoch!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
