@@ -113,7 +113,8 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     if settings.ema_decay:
         # Polyak/EMA averaging of G (Yazici et al. 2019): the exported generator is the average.
         ema = AveragedModel(model.net, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True)
-    ema_start = settings.ema_start_epoch * per_epoch  # the step of the first update
+    # the step of the first update (a dry run averages from the start, so every stage runs)
+    ema_start = 0 if settings.dry_run else settings.ema_start_epoch * per_epoch
     if settings.ema_decay and ema_start >= total:
         raise HubModelsError(
             f"train setting ema_start_epoch = {settings.ema_start_epoch} is not before the end of training "
