@@ -148,28 +148,24 @@ def test_recipe_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "batch_size must be a positive integer" in proc.stderr
 
 
-def test_every_bundled_checkpoint_has_a_recipe():
-    root = Path(__file__).resolve().parents[1]
-    bundled = [p.name for p in (root / "hub_models" / "weights").iterdir() if (p / "config.json").is_file()]
-    assert bundled
-    for name in bundled:
-        assert (root / "train" / f"{name}.toml").is_file(), f"no recipe train/{name}.toml for bundled {name}"
-
-
-def test_every_bundled_checkpoint_was_trained_with_its_recipe():
-    """The settings each bundled run finished with (recorded in config.json) are the ones its recipe says."""
+def test_every_bundled_checkpoint_has_the_recipe_it_was_trained_with():
+    """Each bundled run has train/<name>.toml, and the settings it finished with (recorded in config.json) are it."""
     from hub_models.cli import read_recipe
 
     root = Path(__file__).resolve().parents[1]
-    for config_path in sorted((root / "hub_models" / "weights").glob("*/config.json")):
+    bundled = sorted((root / "hub_models" / "weights").glob("*/config.json"))
+    assert bundled
+    for config_path in bundled:
         name = config_path.parent.name
+        recipe = root / "train" / f"{name}.toml"
+        assert recipe.is_file(), f"no recipe train/{name}.toml for bundled {name}"
         if name == "mnist-classifier":  # the judge has its own trainer and recipe format
             continue
-        bundled = json.loads(config_path.read_text())
-        config, train = read_recipe(root / "train" / f"{name}.toml", name)
-        trained = bundled["provenance"]["train_settings"]
+        written = json.loads(config_path.read_text())
+        config, train = read_recipe(recipe, name)
+        trained = written["provenance"]["train_settings"]
         assert {k: trained.get(k) for k in train} == train, f"train/{name}.toml [train] differs from the bundled run"
-        assert {k: bundled["architecture"].get(k) for k in config} == config, f"train/{name}.toml [config] differs"
+        assert {k: written["architecture"].get(k) for k in config} == config, f"train/{name}.toml [config] differs"
 
 
 def test_every_recipe_is_valid():
