@@ -287,6 +287,13 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
 
     GanRing8().train(staged, epochs=4, ema_decay=0.9, ema_start_epoch=2, resume=True, **common)
     assert_same_tensors(planned / "model.safetensors", staged / "model" / "model.safetensors")
+    # a run averaging from step 0, replanned at epoch 1 to start its average at epoch 2, drops the early average
+    early = tmp_path / "early"
+    torch.manual_seed(0)
+    GanRing8().train(early, epochs=1, ema_decay=0.9, **common)
+    assert load_checkpoint(early / "checkpoint.safetensors")["ema"]["n_averaged"].item() == 8
+    GanRing8().train(early, epochs=4, ema_decay=0.9, ema_start_epoch=2, resume=True, **common)
+    assert_same_tensors(planned / "model.safetensors", early / "model" / "model.safetensors")
     # what was exported is the average of the last 2 epochs, not the last generator
     state = load_checkpoint(staged / "checkpoint.safetensors")
     exported = load_file(staged / "model" / "model.safetensors")

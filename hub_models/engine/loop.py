@@ -136,7 +136,8 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
             load_optimizer_state(opt, state["optimizers"][name])
         if "extra" in state and hasattr(model, "load_extra_state"):
             model.load_extra_state(setup, state["extra"])
-        if ema is not None and "ema" in state:
+        # an average whose (re)planned start is still ahead begins afresh there, as in a run planned that way
+        if ema is not None and "ema" in state and state["step"] > ema_start:
             ema.load_state_dict(state["ema"])
         elif ema is not None and state["step"] > ema_start:
             raise HubModelsError(

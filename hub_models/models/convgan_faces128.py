@@ -76,7 +76,7 @@ class ConvganFaces128(DcganFaces):
     Config = ConvganFaces128Config
     image_size = 128
     metrics = (
-        Metric("fid", "Inception FID", protocol="as dcgan-faces (CelebA test faces upsampled 64→128 bilinearly)"),
+        Metric("fid", "Inception FID", protocol="as dcgan-faces (CelebA test faces upsampled 64→128, PIL bicubic, as in training)"),
         Metric("kid", "Inception KID", protocol="same features and images as FID; torchmetrics KID"),
     )
     card = CardInfo(
@@ -85,8 +85,8 @@ class ConvganFaces128(DcganFaces):
         license="other",
         tags=("gan", "faces", "celeba", "non-commercial"),
         source="Seed 003: the convolutional face GAN of 'Make Your First GAN With PyTorch' (T. Rashid), 128x128.",
-        notes=CELEBA_NOTE + " Trained here on the 64x64 CelebA faces upsampled to 128x128 (bilinear, on the "
-        "device), so it cannot show detail beyond 64 px. D outputs logits (BCEWithLogits).",
+        notes=CELEBA_NOTE + " Trained here on the 64x64 CelebA faces upsampled to 128x128 (PIL bicubic, once, "
+        "when the faces are decoded), so it cannot show detail beyond 64 px. D outputs logits (BCEWithLogits).",
     )
     train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
 
