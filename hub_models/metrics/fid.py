@@ -119,6 +119,7 @@ def fid_kid(model: GenerativeModel, data_root: Any = None, num_samples: int = 10
         "fid": round(float(fid.compute()), 3),
         "kid": round(float(kid_mean), 5),
         "kid_std": round(float(kid_std), 5),
+        "num_samples": num_samples,
         "fid_protocol": f"{num_samples} generated (seed {seed}, ψ = 1) vs the first {num_samples} CelebA test images; "
         f"{RESIZE_RULE}; KID subsets of {min(1000, num_samples)}",
         "eval_command": f"hub-models eval {model.model_id} --data CELEBA64_DIR --num-samples {num_samples}",
