@@ -31,6 +31,11 @@ def missing_weights(model_id: str) -> str | None:
 STAND_INS = ("dcgan-faces", "cgan-digits", "cgan-digits-mlp")
 
 
+def weights_env_var(model_id: str) -> str:
+    """The variable a user sets to choose a model's weights (read by hub_models.app.store.env_weights)."""
+    return "HUB_MODELS_WEIGHTS_" + model_id.upper().replace("-", "_")
+
+
 def stand_in_weights(root: Path) -> dict[str, str]:
     import torch
 
@@ -39,7 +44,7 @@ def stand_in_weights(root: Path) -> dict[str, str]:
         if model_id in hub_models.list_models() and missing_weights(model_id):
             torch.manual_seed(0)
             hub_models.get_model_class(model_id)().save_pretrained(root / model_id)
-            env["HUB_MODELS_WEIGHTS_" + model_id.upper().replace("-", "_")] = str(root / model_id)
+            env[weights_env_var(model_id)] = str(root / model_id)
     return env
 
 

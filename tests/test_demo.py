@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
-from demo_server import ROOT, STAND_INS, DemoServer, missing_weights, stand_in_weights  # noqa: E402
+from demo_server import ROOT, STAND_INS, DemoServer, missing_weights, stand_in_weights, weights_env_var  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 import hub_models  # noqa: E402
+
+BROKEN = "gan-ring8"  # its weights point nowhere in the test server
 
 
 def needs(*model_ids: str) -> None:
@@ -27,7 +29,7 @@ def needs(*model_ids: str) -> None:
 def client(tmp_path_factory):
     env = stand_in_weights(tmp_path_factory.mktemp("weights"))
     # one model's weights point nowhere: only that model must fail, cleanly
-    server = DemoServer(env={**env, "HUB_MODELS_WEIGHTS_GAN_RING8": "/nonexistent/ring"})
+    server = DemoServer(env={**env, weights_env_var(BROKEN): "/nonexistent/ring"})
     yield Client(server.url, verbose=False)
     server.stop()
 
@@ -172,9 +174,9 @@ def test_all_models_endpoint_any_plugin(client):
 def test_models_without_weights_fail_cleanly_and_alone(client):
     """Every installed plugin: it generates, or it says in one line why it is not available; the app goes on.
 
-    gan-ring8's weights point nowhere in this server, so at least one model is always unavailable.
+    BROKEN's weights point nowhere in this server, so at least one model is always unavailable.
     """
-    unavailable = {"gan-ring8"} | {m for m in hub_models.list_models() if missing_weights(m) and m not in STAND_INS}
+    unavailable = {BROKEN} | {m for m in hub_models.list_models() if missing_weights(m) and m not in STAND_INS}
     for model_id in hub_models.list_models():
         if model_id in unavailable:
             message = error_of(client, model_id, 0, 4, "{}", api_name="/generate")

@@ -137,14 +137,14 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
         if "extra" in state and hasattr(model, "load_extra_state"):
             model.load_extra_state(setup, state["extra"])
         # an average whose (re)planned start is still ahead begins afresh there, as in a run planned that way
-        if ema is not None and "ema" in state and state["step"] > ema_start:
+        if ema is not None and state["step"] > ema_start:
+            if "ema" not in state:
+                raise HubModelsError(
+                    f"{ckpt_path} holds no generator average, and the average was to start at epoch "
+                    f"{settings.ema_start_epoch}, before this checkpoint: set ema_start_epoch to "
+                    f"{-(-state['step'] // per_epoch)} or later to start it now, or drop ema_decay"
+                )
             ema.load_state_dict(state["ema"])
-        elif ema is not None and state["step"] > ema_start:
-            raise HubModelsError(
-                f"{ckpt_path} holds no generator average, and the average was to start at epoch "
-                f"{settings.ema_start_epoch}, before this checkpoint: set ema_start_epoch to "
-                f"{-(-state['step'] // per_epoch)} or later to start it now, or drop ema_decay"
-            )
         step, fixed, loss_sums = state["step"], state["fixed"], state["loss_sums"]
         set_rng_state(state["rng"][ctx.rank])
     else:
