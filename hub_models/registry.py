@@ -28,7 +28,7 @@ def _discover() -> tuple[dict[str, type[GenerativeModel]], dict[str, str]]:
 
     found: dict[str, type[GenerativeModel]] = {}
     broken: dict[str, str] = {}
-    for ep in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name):
+    for ep in _entry_points():
         if ep.name in found or ep.name in broken:
             continue  # the same distribution seen twice on sys.path
         try:
@@ -43,6 +43,20 @@ def _discover() -> tuple[dict[str, type[GenerativeModel]], dict[str, str]]:
         else:
             found[ep.name] = cls
     return found, broken
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    """Installed entry points of the group, plus the built-in models a source checkout has no metadata for."""
+    from .models import BUILTIN_MODELS
+
+    installed = sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name)
+    registered = {ep.name for ep in installed}
+    builtin = [
+        importlib.metadata.EntryPoint(name, value, GROUP)
+        for name, value in BUILTIN_MODELS.items()
+        if name not in registered
+    ]
+    return installed + sorted(builtin, key=lambda e: e.name)
 
 
 def refresh() -> None:

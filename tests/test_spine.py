@@ -82,6 +82,33 @@ def test_own_models_are_discovered_through_entry_points():
     assert hub_models.get_model_class("gan-toy2d") is GanToy2D
 
 
+def test_builtin_table_matches_the_registered_entry_points():
+    """BUILTIN_MODELS (used from a never-installed checkout) must say exactly what pyproject.toml registers."""
+    import tomllib
+
+    from hub_models.models import BUILTIN_MODELS
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"][registry.GROUP] == BUILTIN_MODELS
+
+
+def test_builtin_models_are_found_in_a_checkout_without_installed_metadata(monkeypatch):
+    """A Space runs demo/app.py from the copied repository: hub-models is importable but was never installed."""
+    import importlib.metadata
+
+    from hub_models.models import BUILTIN_MODELS
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: importlib.metadata.EntryPoints(()))
+    registry.refresh()
+    try:
+        assert hub_models.list_models() == sorted(BUILTIN_MODELS)
+        assert hub_models.get_model_class("gan-toy2d") is GanToy2D
+        assert hub_models.plugin_errors() == {}
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+
+
 def test_third_party_plugin_appears_and_broken_one_is_reported(third_party, tmp_path):
     assert "acme-mirror" in hub_models.list_models()
     assert "acme-broken" not in hub_models.list_models()
