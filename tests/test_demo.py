@@ -79,7 +79,8 @@ def test_plain_http_api_as_curl_uses_it(client):
 
 
 def test_faces_interpolation(client):
-    strip, gif = client.predict("dcgan-faces", 1, 2, 5, 1.0, api_name="/interpolate")
+    strip, gif, caption = client.predict("dcgan-faces", 1, 2, 5, 0.7, api_name="/interpolate")
+    assert caption == "dcgan-faces: seed 1 → seed 2, ψ = 0.7, 5 steps"
     assert Image.open(strip).size[0] == 5 * Image.open(strip).size[1]
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 8  # 5 forward + 3 back
