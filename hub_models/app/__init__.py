@@ -120,17 +120,21 @@ def _guard_inputs(app: gr.Blocks) -> None:
 
 
 def _field(spec: Any) -> gr.components.Component:
-    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form."""
-    label, info = spec.label or spec.name, spec.help or None
+    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form.
+
+    interactive=True: Gradio decides whether a component is editable from the events that read it, and these
+    fields, made inside @gr.render, came out disabled (a plugin's digit or ψ could not be changed)."""
+    label, info, editable = spec.label or spec.name, spec.help or None, {"interactive": True}
     if spec.kind == "choice":
-        return gr.Dropdown([str(c) for c in spec.choices], value=spec.default, label=label, info=info)
+        return gr.Dropdown([str(c) for c in spec.choices], value=str(spec.default), label=label, info=info, **editable)
     if spec.kind in ("int", "float"):
         if spec.minimum is not None and spec.maximum is not None:
             step = 1 if spec.kind == "int" else 0.01
-            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info)
+            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info,
+                             **editable)  # fmt: skip
         return gr.Number(spec.default, label=label, info=info, precision=0 if spec.kind == "int" else None,
-                         minimum=spec.minimum, maximum=spec.maximum)  # fmt: skip
-    return gr.Textbox(str(spec.default), label=label, info=info)  # a kind this app does not know yet
+                         minimum=spec.minimum, maximum=spec.maximum, **editable)  # fmt: skip
+    return gr.Textbox(str(spec.default), label=label, info=info, **editable)  # a kind this app does not know yet
 
 
 def _train_slots(app: gr.Blocks) -> Any:
@@ -245,6 +249,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
             t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target (grey) vs generated (orange) points",
+                                    elem_id="toy-plot",
                                     height=420, x_title="x", y_title="y", color_title="points",
                                     color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
