@@ -45,9 +45,8 @@ TRAIN_GROUP, TRAIN_CONCURRENCY, TRAIN_QUEUE = "train-live", 1, 8
 BUSY = "busy: {n} live trainings are already waiting; try again in a minute (the other tabs answer meanwhile)"
 CSS = (
     ".pixelated img { image-rendering: pixelated; }"
-    # the face grid comes at native size (64 px per face): scale it up to the column, crisply
-    " #face-grid .image-frame { width: 100%; }"
-    " #face-grid img { width: 100%; height: auto; max-height: 75vh; object-fit: contain; }"
+    # the face grid comes at the size to show it (see handlers.faces_grid): as is, at most the column's width
+    " #face-grid img { width: auto; height: auto; max-width: 100%; max-height: 75vh; object-fit: contain; }"
 )
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
@@ -249,8 +248,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
             t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target (grey) vs generated (orange) points",
-                                    elem_id="toy-plot",
-                                    height=420, x_title="x", y_title="y", color_title="points",
+                                    elem_id="toy-plot", height=420, x_title="x", y_title="y",
                                     color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
             t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")

@@ -18,7 +18,7 @@ LABEL_INPUT = Input(
     "all",
     label="digit",
     choices=("all", *map(str, range(NUM_CLASSES))),
-    help="a digit 0-9, or 'all' for one row per digit",
+    help="a digit 0-9, or 'all' for every digit (one row each when the count is a multiple of 10)",
 )
 
 
