@@ -194,8 +194,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from .engine import TrainSettings, fit
     from .registry import get_model_class
 
@@ -223,8 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .contract import config_from_dict
 
     model_config = config_from_dict(cls.Config, config, what=f"{cls.model_id} config")
-    torch.manual_seed(settings.seed)  # the generator's initialisation is part of the recipe
-    model = cls(model_config)
+    model = cls(model_config)  # the engine draws the initialisation from settings.seed
     out = args.out or Path("runs") / cls.model_id
     command = " ".join(shlex.quote(a) for a in ["hub-models", *sys.argv[1:]])
     if args.config:

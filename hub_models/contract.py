@@ -215,12 +215,22 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def extra_state(self, setup: TrainingSetup) -> dict[str, Any]:
+        """Training state beyond nets and optimisers that a checkpoint must hold (tensors or JSON values)."""
+        return {}
+
+    def load_extra_state(self, setup: TrainingSetup, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
     def fixed_latents(self, n: int, generator: torch.Generator) -> Any:
         """The fixed inputs of the per-epoch sample grid (stored in the checkpoint)."""
         return self.sample_latents(n, generator, **self.parse_inputs({}))
 
     def train(self, out_dir: str | Path, *, data: str | Path | None = None, **settings: Any) -> Path:
         """Train with the shared engine; returns the exported Hub-layout model directory.
+
+        The run starts from an initialisation drawn from ``seed`` (the networks are rebuilt), so the same
+        settings give the same weights here and through ``hub-models train``.
 
         ``settings`` are :class:`hub_models.engine.TrainSettings` fields (epochs, steps, batch_size, seed,
         device, resume, dry_run, ...); unspecified ones come from ``train_defaults``.
