@@ -406,7 +406,12 @@ def test_two_process_gloo_run_saves_one_consistent_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["provenance"]["world_size"] == 2
-    assert len(config["provenance"]["replica_digest"]) == 64  # both ranks agreed on this digest
+    # the digest both ranks agreed on (the engine refuses to export otherwise) is that of the exported generator
+    import hub_models
+    from hub_models.engine.distributed import state_digest
+
+    exported_model = hub_models.load("gan-ring8", weights=out / "model", device="cpu")
+    assert config["provenance"]["replica_digest"] == state_digest(exported_model.net)
     state = load_checkpoint(out / "checkpoint.safetensors")
     assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["step"] == 40
     # the exported generator is the checkpointed one
@@ -477,3 +482,26 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
     exported = load_file(staged / "model" / "model.safetensors")
     assert state["ema"]["n_averaged"].item() == 16
     assert any(not torch.equal(exported[k], state["nets"]["generator"][k]) for k in exported)
+
+
+def test_every_train_setting_is_a_cli_option_with_help(tmp_path):
+    """The train options are generated from TrainSettings: a new setting needs no CLI code, and each one works."""
+    import dataclasses
+
+    from hub_models.engine import TrainSettings
+
+    proc = cli("train", "--help")
+    assert proc.returncode == 0 and "``" not in proc.stdout
+    for f in dataclasses.fields(TrainSettings):
+        flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+        assert flag in proc.stdout, flag
+    out = tmp_path / "run"
+    proc = cli(
+        "train", "gan-ring8", "--steps", "16", "--batch-size", "64", "--lr-schedule", "linear", "--ema-decay", "0.9",
+        "--log-every", "4", "--out", str(out), "--no-progress", "--set", "hidden=16",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    trained = json.loads((out / "model" / "config.json").read_text())["provenance"]["train_settings"]
+    assert (trained["lr_schedule"], trained["ema_decay"], trained["log_every"]) == ("linear", 0.9, 4)
+    proc = cli("train", "gan-ring8", "--lr-schedule", "cosine", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "invalid choice: 'cosine'" in proc.stderr
