@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_models.models.cgan_digits import dcgan_init
 from hub_models.models.dcgan_faces import DCGANDiscriminator, DcganFaces
+from hub_models.models.gan_steps import dcgan_init
 
 
 def plain_loop(images: torch.Tensor, steps: int, device: torch.device) -> float:

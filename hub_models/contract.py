@@ -133,6 +133,13 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     train_defaults: ClassVar[dict[str, Any]] = {}
     default_repo_id: ClassVar[str | None] = None  # Hub repo used when no weights are bundled
 
+    # Capabilities beyond generate(), declared so the CLI and the demo never probe with hasattr:
+    conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
+    supports_interpolation: ClassVar[bool] = False  # interpolate(seed_a, seed_b, steps, **inputs) is implemented
+    supports_reconstruction: ClassVar[bool] = False  # reconstruct(images) is implemented (encoder-decoder models)
+    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()  # dtypes besides float32 that decode() can run in
+    inference_dtype: torch.dtype = torch.float32  # set to one of reduced_precision for faster, approximate samples
+
     # ------------------------------------------------------------------ construction
     def __init__(self, config: Any = None) -> None:
         if config is None:
@@ -188,6 +195,14 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         with torch.inference_mode():
             out = self.decode(move_to(latents, self.device), **inputs)
         return out.float().cpu()
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, **inputs: Any) -> torch.Tensor:
+        """Samples along a path between the latents of two seeds (``supports_interpolation`` models)."""
+        raise HubModelsError(f"{self.model_id} does not support interpolation")
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode and decode ``images`` (``supports_reconstruction`` models)."""
+        raise HubModelsError(f"{self.model_id} does not support reconstruction")
 
     def render(self, samples: torch.Tensor, nrow: int | None = None) -> Image.Image:
         """A picture of ``generate``'s output: an image grid, or a scatter plot for points."""
@@ -279,6 +294,13 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         from .card import build_card
 
         return build_card(self)
+
+
+def check_steps(steps: Any, maximum: int = 64) -> int:
+    """The number of frames of an interpolation."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= maximum:
+        raise HubModelsError(f"steps must be an integer from 2 to {maximum}, got {steps!r}")
+    return steps
 
 
 def check_count(n: Any, maximum: int = MAX_SAMPLES) -> int:

@@ -19,16 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
-from .gan_steps import adam_pair, bce_gan_step
-
-
-def dcgan_init(module: nn.Module) -> None:
-    """DCGAN init: conv weights N(0, 0.02); BatchNorm weights N(1, 0.02), biases 0."""
-    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
 def up(cin: int, cout: int, first: bool = False) -> list[nn.Module]:
