@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 MAX_SAMPLES = 10_000  # one generate() call; larger jobs loop over calls
+MAX_SEED = 2**32 - 1  # one seed range for the API, the CLI, the demo and the metrics (exact in JSON/JavaScript too)
 
 
 @dataclass(frozen=True)
@@ -180,17 +181,19 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
             raise HubModelsError(f"{self.model_id} does not take {', '.join(unknown)} (its inputs: {allowed})")
         return {name: spec.parse(inputs.get(name)) for name, spec in known.items()}
 
-    def generate(self, n: int = 16, seed: int = 0, **inputs: Any) -> torch.Tensor:
+    def generate(
+        self, n: int = 16, seed: int | None = None, generator: torch.Generator | None = None, **inputs: Any
+    ) -> torch.Tensor:
         """``n`` samples on the CPU: images as float N×C×H×W in [0, 1], points as float N×2.
 
-        The latents come from a CPU generator seeded with ``seed``, so the same seed gives the same
-        samples on CPU and GPU (up to floating-point rounding of the network itself).
+        As in diffusers: pass ``seed`` (an integer in [0, MAX_SEED]) or a CPU ``torch.Generator`` (which the
+        call advances, so successive calls continue one random stream) for reproducible samples; with neither
+        the samples are random. Latents are drawn on the CPU, so a seed gives the same samples on CPU and GPU
+        (up to floating-point rounding of the network itself).
         """
         n = check_count(n)
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise HubModelsError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        generator = make_generator(seed, generator)
         inputs = self.parse_inputs(inputs)
-        generator = torch.Generator().manual_seed(seed)
         latents = self.sample_latents(n, generator, **inputs)
         with torch.inference_mode():
             out = self.decode(move_to(latents, self.device), **inputs)
@@ -294,6 +297,30 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         from .card import build_card
 
         return build_card(self)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise HubModelsError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
+    """The CPU generator latents are drawn from: ``generator`` itself, one seeded with ``seed``, or a random one."""
+    if generator is not None:
+        if seed is not None:
+            raise HubModelsError("pass either seed or generator, not both")
+        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+            raise HubModelsError(
+                "generator must be a CPU torch.Generator (latents are drawn on the CPU so that a seed gives the "
+                "same samples on every device)"
+            )
+        return generator
+    if seed is None:
+        fresh = torch.Generator()
+        fresh.seed()  # non-deterministic, as diffusers does without a generator
+        return fresh
+    return torch.Generator().manual_seed(check_seed(seed))
 
 
 def check_steps(steps: Any, maximum: int = 64) -> int:

@@ -136,6 +136,8 @@ def test_fid_smoke(tmp_path, monkeypatch):
     model = DcganFaces()
     result = fid.fid_kid(model, data_root=root, num_samples=8, chunk=4)
     assert result["fid"] > 0 and "8 generated" in result["fid_protocol"]
+    # the samples come from one generator, not one seed per chunk: the chunk size does not change them
+    assert fid.fid_kid(model, data_root=root, num_samples=8, chunk=8)["fid"] == pytest.approx(result["fid"], abs=1e-3)
     assert len(list((tmp_path / "fidcache").glob("*.safetensors"))) == 1  # real features cached
     # identical sets have (numerically) zero FID
     extractor = fid.InceptionFeatures()

@@ -172,6 +172,22 @@ def test_generate_cli_writes_png_and_npy(tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_generate_takes_a_seed_or_a_generator_as_in_diffusers():
+    from hub_models.contract import MAX_SEED
+
+    model = hub_models.load("gan-ring8", device="cpu")
+    g = torch.Generator().manual_seed(7)
+    assert torch.equal(model.generate(5, generator=g), model.generate(5, seed=7))
+    assert not torch.equal(model.generate(5, generator=g), model.generate(5, seed=7))  # the stream went on
+    assert not torch.equal(model.generate(5), model.generate(5))  # neither: random samples
+    with pytest.raises(hub_models.HubModelsError, match="either seed or generator"):
+        model.generate(5, seed=1, generator=g)
+    with pytest.raises(hub_models.HubModelsError, match=f"seed must be an integer from 0 to {MAX_SEED}"):
+        model.generate(5, seed=MAX_SEED + 1)
+    with pytest.raises(hub_models.HubModelsError, match="CPU torch.Generator"):
+        model.generate(5, generator=7)
+
+
 def test_same_seed_same_samples_and_seeds_differ():
     model = hub_models.load("gan-ring8")
     assert torch.equal(model.generate(16, seed=5), model.generate(16, seed=5))
