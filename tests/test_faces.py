@@ -48,6 +48,23 @@ def test_folder_reader_crops_resizes_recursively_and_caches(tmp_path):
     assert torch.equal(again["images"], data["images"])
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[:200]),  # truncated (a kill mid-write elsewhere)
+        lambda path: np.save(path, np.zeros((3, 3), np.float32)),  # a valid .npy of something else
+        lambda path: np.save(path, np.zeros((5, 64, 64, 3), np.uint8)),  # the right shape, the wrong count
+    ],
+)
+def test_a_damaged_faces_cache_is_rebuilt(tmp_path, damage):
+    root = write_faces(tmp_path / "imgs", n=8)
+    data = faces.load_faces(root, size=64)
+    [entry] = faces.CACHE.glob("*.npy")
+    damage(entry)
+    again = faces.load_faces(root, size=64)
+    assert torch.equal(again["images"], data["images"])
+
+
 def test_folder_reader_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         faces.load_faces(tmp_path / "none")
