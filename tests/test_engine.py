@@ -505,3 +505,58 @@ def test_every_train_setting_is_a_cli_option_with_help(tmp_path):
     assert (trained["lr_schedule"], trained["ema_decay"], trained["log_every"]) == ("linear", 0.9, 4)
     proc = cli("train", "gan-ring8", "--lr-schedule", "cosine", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "invalid choice: 'cosine'" in proc.stderr
+
+
+def _faces_folder(folder: Path, n: int = 16) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (64, 64), (16 * i, 255 - 16 * i, 128)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_the_bundled_runs_settings_amp_channels_last_linear_threads_resume_exactly(tmp_path):
+    """The face recipes train with bf16 autocast, channels_last, a linear decay and 2 threads: stop, resume, same."""
+    from hub_models.engine import Trainer, TrainSettings
+    from hub_models.models.dcgan_faces import DcganFaces
+
+    torch.set_num_threads(2)
+    data = DcganFaces().load_data(_faces_folder(tmp_path / "faces"))
+    settings = TrainSettings(
+        steps=6, batch_size=4, seed=4, amp=True, channels_last=True, lr_schedule="linear", threads=2, ema_decay=0.9
+    )
+    small = {"nz": 16, "ngf": 8, "ndf": 8}
+    straight = Trainer(DcganFaces(small), settings, data)
+    losses = [float(step["loss_d"]) for step in straight.run()]
+    assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
+    conv = straight.raw_nets["generator"].main[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    first = Trainer(DcganFaces(small), settings, data)
+    for _ in first.run():
+        if first.step == 2:
+            break
+    state = first.state_dict()  # before the next Trainer seeds torch: the RNG is process-wide, like torch's
+    second = Trainer(DcganFaces(small), settings, data)
+    second.load_state_dict(state)
+    for _ in second.run():
+        pass
+    assert_same_state(straight.state_dict(), second.state_dict())
+    straight.finish()
+    second.finish()
+    assert_same_state(straight.model.net.state_dict(), second.model.net.state_dict())
+
+
+def test_compiled_training_checkpoints_the_plain_networks():
+    """compile=True trains through torch.compile, but the checkpoint holds the plain modules' state dicts."""
+    from hub_models.engine import Trainer, TrainSettings
+    from hub_models.models.toy2d import GanRing8
+
+    settings = TrainSettings(steps=4, batch_size=64, data_limit=256, compile=True)
+    trainer = Trainer(GanRing8({**vars(GanRing8.Config()), "hidden": 16}), settings, GanRing8().load_data(None))
+    for losses in trainer.run():
+        assert torch.isfinite(losses["loss_g"])
+    state = trainer.state_dict()
+    assert trainer.setup.nets["generator"] is not trainer.raw_nets["generator"]  # compiled wrappers were used
+    assert not any("_orig_mod" in key for net in state["nets"].values() for key in net)
+    GanRing8({**vars(GanRing8.Config()), "hidden": 16}).net.load_state_dict(state["nets"]["generator"])

@@ -10,6 +10,7 @@ there is one training loop in the project.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import random
 from collections.abc import Iterator
@@ -82,6 +83,8 @@ class Trainer:
     Creating it seeds torch with ``settings.seed`` and builds the networks afresh, so a run depends only on its
     settings, config and data: ``cls().train(...)`` from Python and ``hub-models train`` give the same weights.
     Iterate :meth:`run` to train; :meth:`state_dict` / :meth:`load_state_dict` hold everything to resume bit for bit.
+    Plugins draw their noise from torch's global RNG, so the RNG is process-wide: take a state before creating
+    another Trainer in the same process, and expect interleaved runs to be valid but not reproducible.
     """
 
     def __init__(
@@ -238,6 +241,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
         """Continue from ``state``, after checking that this run may continue it (else a one-line error)."""
         self.check_resumable(state, source)
+        state = copy.deepcopy(state)  # optimisers keep the tensors they are given: never share them with the caller
         try:
             for name, net in self.raw_nets.items():
                 net.load_state_dict(state["nets"][name], strict=True)
