@@ -295,11 +295,35 @@ def test_unknown_repo_offline(monkeypatch, tmp_path):
     _expect_weights_error("nobody/nothing", "not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
 
 
-def test_no_pickle_is_ever_read(checkpoint):
-    # a pytorch_model.bin next to the config must be ignored, never unpickled
+class _Tripwire:
+    """Unpickling this runs code: it creates the file ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_no_pickle_is_ever_read(checkpoint, tmp_path):
+    """Real pickles that run code when loaded, where a careless loader would look: none of them is ever unpickled."""
+    import pickle
+
+    tripwire = tmp_path / "unpickled"
+    payload = pickle.dumps({"weight": _Tripwire(tripwire)})
     (checkpoint / "model.safetensors").unlink()
-    (checkpoint / "pytorch_model.bin").write_bytes(b"not a pickle")
+    for name in ("pytorch_model.bin", "model.pt", "model.ckpt"):
+        (checkpoint / name).write_bytes(payload)
     _expect_weights_error(checkpoint, "no model.safetensors")
+    # a training checkpoint that is a pickle is refused too
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(payload)
+    code, _, err = run_cli("train", "gan-ring8", "--out", str(run), "--resume", "--steps", "5")
+    assert code == 2 and "start a new run" in err
+    assert not tripwire.exists()
+    pickle.loads(payload)  # and the tripwire works: unpickling it creates the file
+    assert tripwire.exists()
 
 
 def test_save_pretrained_replaces_atomically(checkpoint, monkeypatch):
