@@ -2,9 +2,9 @@
 
 The plain loop is the PyTorch DCGAN tutorial (seed 000) as written: float batches normalised on the host,
 Sigmoid + BCELoss, two backward passes for D, three `.item()` host syncs per step, default Adam.
-The engine path is the `dcgan-faces` plugin's `train_step` with the engine's options: uint8 data indexed and
-normalised on the device, BCEWithLogits, bfloat16 autocast, channels_last, foreach/fused Adam, no per-step
-host sync. Same architecture, batch 128, same (synthetic uint8) images.
+The engine path is `hub_models.engine.Trainer` (the loop `hub-models train` runs) on the `dcgan-faces` plugin,
+with the recipe's options: uint8 data indexed and normalised on the device, BCEWithLogits, bfloat16 autocast,
+channels_last, foreach/fused Adam, no per-step host sync. Same architecture, batch 128, same (synthetic uint8) images.
 
     python benchmarks/bench_dcgan_train.py [--steps 6] [--device cpu] [--out benchmarks/results/dcgan_train.json]
 """
@@ -12,7 +12,6 @@ host sync. Same architecture, batch 128, same (synthetic uint8) images.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import time
@@ -21,8 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hub_models.models.cgan_digits import dcgan_init
+from hub_models.engine import Trainer, TrainSettings
 from hub_models.models.dcgan_faces import DCGANDiscriminator, DcganFaces
+from hub_models.models.gan_steps import dcgan_init
 
 
 def plain_loop(images: torch.Tensor, steps: int, device: torch.device) -> float:
@@ -70,26 +70,19 @@ def plain_loop(images: torch.Tensor, steps: int, device: torch.device) -> float:
 
 
 def engine_loop(images: torch.Tensor, steps: int, device: torch.device, amp: bool, compile_: bool) -> float:
-    torch.manual_seed(0)
-    model = DcganFaces().to(device)
-    setup = model.setup_training(device)
-    for net in setup.nets.values():
-        net.to(memory_format=torch.channels_last)
-    if compile_:
-        setup.nets = {k: torch.compile(v) for k, v in setup.nets.items()}
-    data = images.to(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-    start = None
-    for step in range(steps + 1):
-        if step == 1:
+    """The engine's own step API (hub_models.engine.Trainer): what `hub-models train` runs, minus the disk."""
+    settings = TrainSettings(
+        steps=steps + 1, batch_size=128, amp=amp, channels_last=True, compile=compile_, device=str(device)
+    )
+    trainer = Trainer(DcganFaces(), settings, {"images": images}, device=device)
+    start, last = None, {}
+    for losses in trainer.run():
+        last = losses
+        if trainer.step == 1:  # the first step (allocations, compilation) is not timed
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-        idx = torch.randint(0, len(data), (128,), device=device)
-        batch = {"images": data[idx].contiguous(memory_format=torch.channels_last)}
-        with autocast:
-            losses = model.train_step(setup, batch)
-    float(losses["loss_g"].detach())  # one host sync at the end
+    float(last["loss_g"].detach())  # one host sync at the end
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * 128 / (time.perf_counter() - start)

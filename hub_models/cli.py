@@ -25,7 +25,9 @@ def _add_weights(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hub-models", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hub-models", description="hub-models: list, describe, train, generate, evaluate and publish models."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -39,20 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="recipe TOML (train/MODEL.toml) with [config] and [train] tables")
     p.add_argument("--out", type=Path, help="run directory (default: runs/MODEL)")
     p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset> or download)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--steps", type=int, help="total optimiser steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--data-limit", type=int, help="train on the first N examples only")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--dry-run", action="store_true", help="run a few batches through the whole pipeline")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA or a bf16-capable CPU)")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--compile", action="store_true", help="torch.compile the trained networks")
-    p.add_argument("--no-progress", action="store_true")
+    _add_settings(p)
     p.add_argument(
         "--set",
         action="append",
@@ -103,6 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
         "org/name[@revision] or a local directory, e.g. dcgan-faces=org/dcgan-faces@v1",
     )
     return parser
+
+
+def _add_settings(p: argparse.ArgumentParser) -> None:
+    """One option per TrainSettings field, with its help (unset options fall back to the recipe, then defaults)."""
+    import typing
+
+    from .engine.settings import TrainSettings
+
+    types = typing.get_type_hints(TrainSettings)
+    for f in dataclasses.fields(TrainSettings):
+        flag, kind = "--" + f.name.replace("_", "-"), types[f.name]
+        if kind is bool and f.default is True:
+            p.add_argument(
+                "--no-" + flag[2:], dest=f.name, action="store_false", default=None, help=f"do not {f.metadata['help']}"
+            )
+        elif kind is bool:
+            p.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+        else:
+            base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+            p.add_argument(flag, type=base, choices=f.metadata.get("choices"), help=f.metadata["help"])
 
 
 def _version() -> str:
@@ -197,8 +206,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from .engine import TrainSettings, fit
     from .registry import get_model_class
 
@@ -206,28 +213,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config, train = read_recipe(args.config, cls.model_id) if args.config else ({}, {})
     for key, raw in _pairs(args.set, "--set").items():
         config[key] = _typed(cls.Config, key, raw)
-    flags = {
-        "epochs": args.epochs,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "device": args.device,
-        "threads": args.threads,
-        "checkpoint_every": args.checkpoint_every,
-        "data_limit": args.data_limit,
-    }
-    settings = {**cls.train_defaults, **train, **{k: v for k, v in flags.items() if v is not None}}
-    for flag in ("resume", "dry_run", "amp", "channels_last", "compile"):
-        if getattr(args, flag):
-            settings[flag] = True
-    if args.no_progress:
-        settings["progress"] = False
+    chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)}
+    settings = {**cls.train_defaults, **train, **{k: v for k, v in chosen.items() if v is not None}}
     settings = TrainSettings.from_dict(settings)
     from .contract import config_from_dict
 
     model_config = config_from_dict(cls.Config, config, what=f"{cls.model_id} config")
-    torch.manual_seed(settings.seed)  # the generator's initialisation is part of the recipe
-    model = cls(model_config)
+    model = cls(model_config)  # the engine draws the initialisation from settings.seed
     out = args.out or Path("runs") / cls.model_id
     command = " ".join(shlex.quote(a) for a in ["hub-models", *sys.argv[1:]])
     if args.config:

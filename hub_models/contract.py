@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 MAX_SAMPLES = 10_000  # one generate() call; larger jobs loop over calls
+MAX_SEED = 2**32 - 1  # one seed range for the API, the CLI, the demo and the metrics (exact in JSON/JavaScript too)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     train_defaults: ClassVar[dict[str, Any]] = {}
     default_repo_id: ClassVar[str | None] = None  # Hub repo used when no weights are bundled
 
+    # Capabilities beyond generate(), declared so the CLI and the demo never probe with hasattr:
+    conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
+    supports_interpolation: ClassVar[bool] = False  # interpolate(seed_a, seed_b, steps, **inputs) is implemented
+    supports_reconstruction: ClassVar[bool] = False  # reconstruct(images) is implemented (encoder-decoder models)
+    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()  # dtypes besides float32 that decode() can run in
+    inference_dtype: torch.dtype = torch.float32  # set to one of reduced_precision for faster, approximate samples
+
     # ------------------------------------------------------------------ construction
     def __init__(self, config: Any = None) -> None:
         if config is None:
@@ -173,21 +181,31 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
             raise HubModelsError(f"{self.model_id} does not take {', '.join(unknown)} (its inputs: {allowed})")
         return {name: spec.parse(inputs.get(name)) for name, spec in known.items()}
 
-    def generate(self, n: int = 16, seed: int = 0, **inputs: Any) -> torch.Tensor:
+    def generate(
+        self, n: int = 16, seed: int | None = None, generator: torch.Generator | None = None, **inputs: Any
+    ) -> torch.Tensor:
         """``n`` samples on the CPU: images as float N×C×H×W in [0, 1], points as float N×2.
 
-        The latents come from a CPU generator seeded with ``seed``, so the same seed gives the same
-        samples on CPU and GPU (up to floating-point rounding of the network itself).
+        As in diffusers: pass ``seed`` (an integer in [0, MAX_SEED]) or a CPU ``torch.Generator`` (which the
+        call advances, so successive calls continue one random stream) for reproducible samples; with neither
+        the samples are random. Latents are drawn on the CPU, so a seed gives the same samples on CPU and GPU
+        (up to floating-point rounding of the network itself).
         """
         n = check_count(n)
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise HubModelsError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        generator = make_generator(seed, generator)
         inputs = self.parse_inputs(inputs)
-        generator = torch.Generator().manual_seed(seed)
         latents = self.sample_latents(n, generator, **inputs)
         with torch.inference_mode():
             out = self.decode(move_to(latents, self.device), **inputs)
         return out.float().cpu()
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, **inputs: Any) -> torch.Tensor:
+        """Samples along a path between the latents of two seeds (``supports_interpolation`` models)."""
+        raise HubModelsError(f"{self.model_id} does not support interpolation")
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode and decode ``images`` (``supports_reconstruction`` models)."""
+        raise HubModelsError(f"{self.model_id} does not support reconstruction")
 
     def render(self, samples: torch.Tensor, nrow: int | None = None) -> Image.Image:
         """A picture of ``generate``'s output: an image grid, or a scatter plot for points."""
@@ -215,12 +233,22 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def extra_state(self, setup: TrainingSetup) -> dict[str, Any]:
+        """Training state beyond nets and optimisers that a checkpoint must hold (tensors or JSON values)."""
+        return {}
+
+    def load_extra_state(self, setup: TrainingSetup, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
     def fixed_latents(self, n: int, generator: torch.Generator) -> Any:
         """The fixed inputs of the per-epoch sample grid (stored in the checkpoint)."""
         return self.sample_latents(n, generator, **self.parse_inputs({}))
 
     def train(self, out_dir: str | Path, *, data: str | Path | None = None, **settings: Any) -> Path:
         """Train with the shared engine; returns the exported Hub-layout model directory.
+
+        The run starts from an initialisation drawn from ``seed`` (the networks are rebuilt), so the same
+        settings give the same weights here and through ``hub-models train``.
 
         ``settings`` are :class:`hub_models.engine.TrainSettings` fields (epochs, steps, batch_size, seed,
         device, resume, dry_run, ...); unspecified ones come from ``train_defaults``.
@@ -269,6 +297,37 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         from .card import build_card
 
         return build_card(self)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise HubModelsError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
+    """The CPU generator latents are drawn from: ``generator`` itself, one seeded with ``seed``, or a random one."""
+    if generator is not None:
+        if seed is not None:
+            raise HubModelsError("pass either seed or generator, not both")
+        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+            raise HubModelsError(
+                "generator must be a CPU torch.Generator (latents are drawn on the CPU so that a seed gives the "
+                "same samples on every device)"
+            )
+        return generator
+    if seed is None:
+        fresh = torch.Generator()
+        fresh.seed()  # non-deterministic, as diffusers does without a generator
+        return fresh
+    return torch.Generator().manual_seed(check_seed(seed))
+
+
+def check_steps(steps: Any, maximum: int = 64) -> int:
+    """The number of frames of an interpolation."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= maximum:
+        raise HubModelsError(f"steps must be an integer from 2 to {maximum}, got {steps!r}")
+    return steps
 
 
 def check_count(n: Any, maximum: int = MAX_SAMPLES) -> int:

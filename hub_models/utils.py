@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -78,3 +80,14 @@ def git_revision(start: Path | None = None) -> str | None:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Float images in [0, 1] (N×C×H×W) → uint8, rounded to nearest."""
     return images.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a checkpoint depends on (recorded in its provenance)."""
+    versions = {"python": platform.python_version(), "torch": torch.__version__}  # includes the CUDA build tag
+    for dist in ("hub-models", "torchvision", "huggingface-hub", "safetensors"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions

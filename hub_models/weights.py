@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
-import platform
 import re
 from importlib import resources
 from pathlib import Path
@@ -164,16 +163,6 @@ def load_weights(
     model.metric_values = config.get("metrics", {})
     model.weights_dir = directory
     return model.to(device)
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "torch": torch.__version__}  # includes the CUDA build tag
-    for dist in ("hub-models", "torchvision", "huggingface-hub", "safetensors"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def config_document(model: GenerativeModel) -> dict[str, Any]:

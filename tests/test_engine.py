@@ -77,12 +77,193 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     proc = cli("train", *TRAIN, "--out", str(killed), "--resume")
     assert proc.returncode == 0, proc.stderr
     assert_same_tensors(straight / "model" / "model.safetensors", killed / "model" / "model.safetensors")
-    # the whole training state (D, optimisers, RNG) matches too
+    # the whole training state (G and D, optimisers, RNG, fixed noise, loss sums) matches too
     a, b = load_checkpoint(straight / "checkpoint.safetensors"), load_checkpoint(ckpt)
-    for name in a["nets"]:
-        for key, tensor in a["nets"][name].items():
-            assert torch.equal(tensor, b["nets"][name][key])
     assert a["step"] == b["step"] == 1500
+    assert_same_state(a, b)
+    # the settings file still says how the run started, and records the resume
+    record = json.loads((killed / "train_settings.json").read_text())
+    assert record["settings"]["resume"] is False and record["resumed"][0]["step"] == step
+
+
+def assert_same_state(a, b, where="state") -> None:
+    """Recursive equality of two checkpoint states: every tensor, number and string."""
+    assert type(a) is type(b), where
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}/{i}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_state_comparison_sees_each_part_of_a_checkpoint(tmp_path):
+    """The helper above must fail when any part differs (optimiser moments, RNG, D), not only G."""
+    from hub_models.models.toy2d import GanRing8
+
+    run = GanRing8().train(tmp_path / "a", steps=5, batch_size=64, data_limit=512, progress=False).parent
+    state = load_checkpoint(run / "checkpoint.safetensors")
+    for path in (
+        ("optimizers", "discriminator", "state", 0, "exp_avg"),
+        ("rng", 0, "torch"),
+        ("nets", "discriminator"),
+    ):
+        other = load_checkpoint(run / "checkpoint.safetensors")
+        node = other
+        for key in path[:-1]:
+            node = node[key]
+        leaf = node[path[-1]]
+        if isinstance(leaf, dict):  # a network: change one of its tensors
+            leaf[next(iter(leaf))] = leaf[next(iter(leaf))] + 1
+        else:
+            node[path[-1]] = leaf.clone().flatten().roll(1).view_as(leaf)
+        with pytest.raises(AssertionError):
+            assert_same_state(state, other)
+
+
+def test_python_api_and_cli_with_the_same_seed_give_identical_weights(tmp_path):
+    """The engine owns the seed, the initialisation included: no torch.manual_seed needed around .train()."""
+    import hub_models
+
+    args = ["--steps", "30", "--batch-size", "64", "--seed", "11", "--threads", "1", "--no-progress"]
+    proc = cli("train", "gan-ring8", *args, "--set", "hidden=32", "--out", str(tmp_path / "cli"))
+    assert proc.returncode == 0, proc.stderr
+    torch.manual_seed(12345)  # whatever the global RNG holds before, the run is the same
+    cls = hub_models.get_model_class("gan-ring8")
+    export = cls({**vars(cls.Config()), "hidden": 32}).train(
+        tmp_path / "api", steps=30, batch_size=64, seed=11, threads=1, progress=False
+    )
+    assert_same_tensors(tmp_path / "cli" / "model" / "model.safetensors", export / "model.safetensors")
+    assert_same_state(
+        load_checkpoint(tmp_path / "cli" / "checkpoint.safetensors"),
+        load_checkpoint(tmp_path / "api" / "checkpoint.safetensors"),
+    )
+
+
+def test_step_api_resumes_a_linear_schedule_bit_for_bit():
+    """Trainer (the engine's step API): stop anywhere, restore the state dict, continue = one straight run."""
+    from hub_models.engine import Trainer, TrainSettings
+    from hub_models.models.toy2d import GanToy2D
+
+    settings = TrainSettings(steps=40, batch_size=128, seed=2, lr_schedule="linear", data_limit=2048)
+    data = GanToy2D().load_data(None)
+    straight = Trainer(GanToy2D(), settings, data)
+    for _ in straight.run():
+        pass
+    lrs = [group["lr"] for opt in straight.setup.optimizers.values() for group in opt.param_groups]
+    assert lrs == [0.0, 0.0]  # decayed to zero at the last step, by torch.optim.lr_scheduler
+
+    first = Trainer(GanToy2D(), settings, data)
+    for _ in first.run():
+        if first.step == 17:
+            break
+    state = first.state_dict()
+    second = Trainer(GanToy2D(), settings, data)
+    second.load_state_dict(state)
+    for _ in second.run():
+        pass
+    assert second.step == 40
+    assert_same_state(straight.state_dict(), second.state_dict())
+
+
+RESUME = {"batch_size": 64, "data_limit": 1024, "seed": 1, "threads": 1, "progress": False}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seed": 2}, "trained with seed = 1, not 2"),
+        ({"batch_size": 32}, "trained with batch_size = 64, not 32"),
+        ({"data_limit": 512}, "trained with data_limit = 1024, not 512"),
+        ({"lr_schedule": "linear"}, "trained with lr_schedule = 'constant', not 'linear'"),
+        ({"epochs": 1}, "past the 16 steps now planned"),
+    ],
+)
+def test_resume_with_changed_settings_is_refused_in_one_line(tmp_path, change, message):
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanRing8
+
+    GanRing8().train(tmp_path / "run", epochs=2, **RESUME)  # 16 steps per epoch
+    with pytest.raises(HubModelsError, match=message):
+        GanRing8().train(tmp_path / "run", resume=True, **{"epochs": 3, **RESUME, **change})
+
+
+def test_resume_rules_for_config_linear_plans_and_foreign_checkpoints(tmp_path):
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanRing8, GanToy2D
+
+    GanRing8().train(tmp_path / "run", epochs=1, **RESUME)
+    with pytest.raises(HubModelsError, match=r"another gan-ring8 config \(hidden differ\)"):
+        GanRing8({**vars(GanRing8.Config()), "hidden": 16}).train(tmp_path / "run", epochs=2, resume=True, **RESUME)
+    with pytest.raises(HubModelsError, match="written by gan-ring8"):
+        GanToy2D().train(tmp_path / "run", epochs=2, resume=True, **RESUME)
+    # a longer plan at constant lr is the documented rule: it continues
+    GanRing8().train(tmp_path / "run", epochs=2, resume=True, **RESUME)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")["step"] == 32
+    # a linear decay cannot be re-planned: the steps already taken used the old plan
+    GanRing8().train(tmp_path / "lin", epochs=1, lr_schedule="linear", **RESUME)
+    with pytest.raises(HubModelsError, match="decays its lr linearly over 16 steps"):
+        GanRing8().train(tmp_path / "lin", epochs=2, lr_schedule="linear", resume=True, **RESUME)
+
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
+    with pytest.raises(HubModelsError, match="unreadable.*start a new run"):
+        GanRing8().train(tmp_path / "run", epochs=3, resume=True, **RESUME)
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(ckpt))  # a safetensors file of something else
+    with pytest.raises(HubModelsError, match="not a hub-models training checkpoint"):
+        GanRing8().train(tmp_path / "run", epochs=3, resume=True, **RESUME)
+    proc = cli("train", "gan-ring8", "--epochs", "3", "--out", str(tmp_path / "run"), "--resume", "--no-progress")
+    assert (
+        proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a hub-models training checkpoint" in proc.stderr
+    )
+
+
+def test_resume_refuses_other_data(tmp_path, monkeypatch):
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanRing8
+
+    GanRing8().train(tmp_path / "run", epochs=1, **RESUME)
+    load_data = GanRing8.load_data
+    # the same config and settings, but the data directory now holds other examples
+    monkeypatch.setattr(
+        GanRing8, "load_data", lambda self, root, split="train": {"points": -load_data(self, root)["points"]}
+    )
+    with pytest.raises(HubModelsError, match="trained on other data .*resume with the same --data"):
+        GanRing8().train(tmp_path / "run", epochs=2, resume=True, **RESUME)
+
+
+def test_a_kill_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The checkpoint is written to a temporary name and renamed: dying mid-write loses nothing."""
+    from hub_models.engine import checkpoint as ckpt_module
+    from hub_models.models.toy2d import GanRing8
+
+    run = tmp_path / "run"
+    GanRing8().train(run, epochs=1, **RESUME)
+    before = (run / "checkpoint.safetensors").read_bytes()
+    real_save = ckpt_module.save_file
+
+    def dies_midway(tensors, path, metadata=None):
+        real_save(tensors, path, metadata=metadata)
+        with open(path, "r+b") as fh:  # half of the new file is on disk when the process "dies"
+            fh.truncate(len(before) // 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ckpt_module, "save_file", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        GanRing8().train(run, epochs=2, resume=True, **RESUME)
+    assert (run / "checkpoint.safetensors").read_bytes() == before
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+    monkeypatch.undo()
+    GanRing8().train(run, epochs=2, resume=True, **RESUME)  # and it resumes from there
+    assert load_checkpoint(run / "checkpoint.safetensors")["step"] == 32
 
 
 def test_run_directory_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_path):
@@ -225,7 +406,12 @@ def test_two_process_gloo_run_saves_one_consistent_checkpoint(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["provenance"]["world_size"] == 2
-    assert len(config["provenance"]["replica_digest"]) == 64  # both ranks agreed on this digest
+    # the digest both ranks agreed on (the engine refuses to export otherwise) is that of the exported generator
+    import hub_models
+    from hub_models.engine.distributed import state_digest
+
+    exported_model = hub_models.load("gan-ring8", weights=out / "model", device="cpu")
+    assert config["provenance"]["replica_digest"] == state_digest(exported_model.net)
     state = load_checkpoint(out / "checkpoint.safetensors")
     assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["step"] == 40
     # the exported generator is the checkpointed one
@@ -237,7 +423,7 @@ def test_two_process_gloo_run_saves_one_consistent_checkpoint(tmp_path):
 def test_batchnorm_recalibration_after_ema_matches_the_generators_own_statistics():
     """EMA exports averaged weights; their BN statistics are recomputed from the generator's own latents."""
     import hub_models
-    from hub_models.engine.loop import recalibrate_batchnorm
+    from hub_models.engine.trainer import recalibrate_batchnorm
 
     torch.manual_seed(0)
     model = hub_models.get_model_class("cgan-digits")()
@@ -269,10 +455,8 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
     from hub_models.models.toy2d import GanRing8
 
     common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False}  # 8 steps/epoch
-    torch.manual_seed(0)
     planned = GanRing8().train(tmp_path / "planned", epochs=4, ema_decay=0.9, ema_start_epoch=2, **common)
     staged = tmp_path / "staged"
-    torch.manual_seed(0)
     GanRing8().train(staged, epochs=2, **common)  # a finished run without an average
     assert "ema" not in load_checkpoint(staged / "checkpoint.safetensors")
 
@@ -289,7 +473,6 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
     assert_same_tensors(planned / "model.safetensors", staged / "model" / "model.safetensors")
     # a run averaging from step 0, replanned at epoch 1 to start its average at epoch 2, drops the early average
     early = tmp_path / "early"
-    torch.manual_seed(0)
     GanRing8().train(early, epochs=1, ema_decay=0.9, **common)
     assert load_checkpoint(early / "checkpoint.safetensors")["ema"]["n_averaged"].item() == 8
     GanRing8().train(early, epochs=4, ema_decay=0.9, ema_start_epoch=2, resume=True, **common)
@@ -299,3 +482,81 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
     exported = load_file(staged / "model" / "model.safetensors")
     assert state["ema"]["n_averaged"].item() == 16
     assert any(not torch.equal(exported[k], state["nets"]["generator"][k]) for k in exported)
+
+
+def test_every_train_setting_is_a_cli_option_with_help(tmp_path):
+    """The train options are generated from TrainSettings: a new setting needs no CLI code, and each one works."""
+    import dataclasses
+
+    from hub_models.engine import TrainSettings
+
+    proc = cli("train", "--help")
+    assert proc.returncode == 0 and "``" not in proc.stdout
+    for f in dataclasses.fields(TrainSettings):
+        flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+        assert flag in proc.stdout, flag
+    out = tmp_path / "run"
+    proc = cli(
+        "train", "gan-ring8", "--steps", "16", "--batch-size", "64", "--lr-schedule", "linear", "--ema-decay", "0.9",
+        "--log-every", "4", "--out", str(out), "--no-progress", "--set", "hidden=16",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    trained = json.loads((out / "model" / "config.json").read_text())["provenance"]["train_settings"]
+    assert (trained["lr_schedule"], trained["ema_decay"], trained["log_every"]) == ("linear", 0.9, 4)
+    proc = cli("train", "gan-ring8", "--lr-schedule", "cosine", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "invalid choice: 'cosine'" in proc.stderr
+
+
+def _faces_folder(folder: Path, n: int = 16) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (64, 64), (16 * i, 255 - 16 * i, 128)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_the_bundled_runs_settings_amp_channels_last_linear_threads_resume_exactly(tmp_path):
+    """The face recipes train with bf16 autocast, channels_last, a linear decay and 2 threads: stop, resume, same."""
+    from hub_models.engine import Trainer, TrainSettings
+    from hub_models.models.dcgan_faces import DcganFaces
+
+    torch.set_num_threads(2)
+    data = DcganFaces().load_data(_faces_folder(tmp_path / "faces"))
+    settings = TrainSettings(
+        steps=6, batch_size=4, seed=4, amp=True, channels_last=True, lr_schedule="linear", threads=2, ema_decay=0.9
+    )
+    small = {"nz": 16, "ngf": 8, "ndf": 8}
+    straight = Trainer(DcganFaces(small), settings, data)
+    losses = [float(step["loss_d"]) for step in straight.run()]
+    assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
+    conv = straight.raw_nets["generator"].main[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    first = Trainer(DcganFaces(small), settings, data)
+    for _ in first.run():
+        if first.step == 2:
+            break
+    state = first.state_dict()  # before the next Trainer seeds torch: the RNG is process-wide, like torch's
+    second = Trainer(DcganFaces(small), settings, data)
+    second.load_state_dict(state)
+    for _ in second.run():
+        pass
+    assert_same_state(straight.state_dict(), second.state_dict())
+    straight.finish()
+    second.finish()
+    assert_same_state(straight.model.net.state_dict(), second.model.net.state_dict())
+
+
+def test_compiled_training_checkpoints_the_plain_networks():
+    """compile=True trains through torch.compile, but the checkpoint holds the plain modules' state dicts."""
+    from hub_models.engine import Trainer, TrainSettings
+    from hub_models.models.toy2d import GanRing8
+
+    settings = TrainSettings(steps=4, batch_size=64, data_limit=256, compile=True)
+    trainer = Trainer(GanRing8({**vars(GanRing8.Config()), "hidden": 16}), settings, GanRing8().load_data(None))
+    for losses in trainer.run():
+        assert torch.isfinite(losses["loss_g"])
+    state = trainer.state_dict()
+    assert trainer.setup.nets["generator"] is not trainer.raw_nets["generator"]  # compiled wrappers were used
+    assert not any("_orig_mod" in key for net in state["nets"].values() for key in net)
+    GanRing8({**vars(GanRing8.Config()), "hidden": 16}).net.load_state_dict(state["nets"]["generator"])

@@ -16,7 +16,8 @@ from PIL import Image
 import hub_models
 from hub_models.data import faces
 from hub_models.errors import DataError, HubModelsError
-from hub_models.models.dcgan_faces import DcganFaces, fold_batchnorm
+from hub_models.models.dcgan_faces import DcganFaces
+from hub_models.models.face_helpers import fold_batchnorm
 from hub_models.testing import check_plugin
 
 WEIGHTS = Path(hub_models.__file__).parent / "weights"
@@ -44,6 +45,23 @@ def test_folder_reader_crops_resizes_recursively_and_caches(tmp_path):
     assert data["images"].shape == (40, 3, 64, 64) and data["images"].dtype == torch.uint8
     assert len(list(faces.CACHE.glob("*.npy"))) == 1
     again = faces.load_faces(root, size=64)  # memory-mapped from the cache
+    assert torch.equal(again["images"], data["images"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[:200]),  # truncated (a kill mid-write elsewhere)
+        lambda path: np.save(path, np.zeros((3, 3), np.float32)),  # a valid .npy of something else
+        lambda path: np.save(path, np.zeros((5, 64, 64, 3), np.uint8)),  # the right shape, the wrong count
+    ],
+)
+def test_a_damaged_faces_cache_is_rebuilt(tmp_path, damage):
+    root = write_faces(tmp_path / "imgs", n=8)
+    data = faces.load_faces(root, size=64)
+    [entry] = faces.CACHE.glob("*.npy")
+    damage(entry)
+    again = faces.load_faces(root, size=64)
     assert torch.equal(again["images"], data["images"])
 
 
@@ -135,6 +153,8 @@ def test_fid_smoke(tmp_path, monkeypatch):
     model = DcganFaces()
     result = fid.fid_kid(model, data_root=root, num_samples=8, chunk=4)
     assert result["fid"] > 0 and "8 generated" in result["fid_protocol"]
+    # the samples come from one generator, not one seed per chunk: the chunk size does not change them
+    assert fid.fid_kid(model, data_root=root, num_samples=8, chunk=8)["fid"] == pytest.approx(result["fid"], abs=1e-3)
     assert len(list((tmp_path / "fidcache").glob("*.safetensors"))) == 1  # real features cached
     # identical sets have (numerically) zero FID
     extractor = fid.InceptionFeatures()
@@ -170,5 +190,28 @@ def test_convgan128_follows_the_contract_trains_and_folds(tmp_path):
     assert images.shape == (2, 3, 128, 128)
     z = torch.randn(2, 100)
     with torch.inference_mode():
-        torch.testing.assert_close(model.inference_net()(z), model.net.eval()(z), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model.decode(z), model.net.eval()(z), atol=1e-4, rtol=1e-4)  # BN folded
+    assert len(fold_batchnorm(model.net.model)) < len(model.net.model)
     assert model.interpolate(3, 4, steps=3).shape == (3, 3, 128, 128)
+
+
+def test_plugins_are_single_files():
+    """No plugin imports or subclasses another plugin: shared pieces live in helper modules."""
+    import ast
+    from pathlib import Path
+
+    import hub_models
+    from hub_models.models import BUILTIN_MODELS
+
+    plugin_modules = {value.split(":")[0] for value in BUILTIN_MODELS.values()}
+    for module in plugin_modules:
+        path = Path(hub_models.__file__).parent / "models" / (module.rsplit(".", 1)[1] + ".py")
+        tree = ast.parse(path.read_text())
+        imported = {f"hub_models.models.{node.module}" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and node.level == 1 and node.module}  # fmt: skip
+        assert not imported & (plugin_modules - {module}), f"{path.name} imports another plugin: {imported}"
+    for model_id in BUILTIN_MODELS:
+        cls = hub_models.get_model_class(model_id)
+        # no template layer between a plugin and the contract (helper mixins from non-plugin modules are fine)
+        parents = [base for base in cls.__mro__[1:] if base.__module__ in plugin_modules]
+        assert not parents, f"{model_id} subclasses {parents}"

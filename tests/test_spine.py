@@ -172,6 +172,22 @@ def test_generate_cli_writes_png_and_npy(tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_generate_takes_a_seed_or_a_generator_as_in_diffusers():
+    from hub_models.contract import MAX_SEED
+
+    model = hub_models.load("gan-ring8", device="cpu")
+    g = torch.Generator().manual_seed(7)
+    assert torch.equal(model.generate(5, generator=g), model.generate(5, seed=7))
+    assert not torch.equal(model.generate(5, generator=g), model.generate(5, seed=7))  # the stream went on
+    assert not torch.equal(model.generate(5), model.generate(5))  # neither: random samples
+    with pytest.raises(hub_models.HubModelsError, match="either seed or generator"):
+        model.generate(5, seed=1, generator=g)
+    with pytest.raises(hub_models.HubModelsError, match=f"seed must be an integer from 0 to {MAX_SEED}"):
+        model.generate(5, seed=MAX_SEED + 1)
+    with pytest.raises(hub_models.HubModelsError, match="CPU torch.Generator"):
+        model.generate(5, generator=7)
+
+
 def test_same_seed_same_samples_and_seeds_differ():
     model = hub_models.load("gan-ring8")
     assert torch.equal(model.generate(16, seed=5), model.generate(16, seed=5))
@@ -279,11 +295,35 @@ def test_unknown_repo_offline(monkeypatch, tmp_path):
     _expect_weights_error("nobody/nothing", "not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
 
 
-def test_no_pickle_is_ever_read(checkpoint):
-    # a pytorch_model.bin next to the config must be ignored, never unpickled
+class _Tripwire:
+    """Unpickling this runs code: it creates the file ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_no_pickle_is_ever_read(checkpoint, tmp_path):
+    """Real pickles that run code when loaded, where a careless loader would look: none of them is ever unpickled."""
+    import pickle
+
+    tripwire = tmp_path / "unpickled"
+    payload = pickle.dumps({"weight": _Tripwire(tripwire)})
     (checkpoint / "model.safetensors").unlink()
-    (checkpoint / "pytorch_model.bin").write_bytes(b"not a pickle")
+    for name in ("pytorch_model.bin", "model.pt", "model.ckpt"):
+        (checkpoint / name).write_bytes(payload)
     _expect_weights_error(checkpoint, "no model.safetensors")
+    # a training checkpoint that is a pickle is refused too
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(payload)
+    code, _, err = run_cli("train", "gan-ring8", "--out", str(run), "--resume", "--steps", "5")
+    assert code == 2 and "start a new run" in err
+    assert not tripwire.exists()
+    pickle.loads(payload)  # and the tripwire works: unpickling it creates the file
+    assert tripwire.exists()
 
 
 def test_save_pretrained_replaces_atomically(checkpoint, monkeypatch):

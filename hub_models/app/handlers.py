@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..images import render_grid
 from ..registry import get_model_class, list_models
@@ -33,7 +34,6 @@ from .store import ModelStore, gpu
 FACE_MODELS = ("dcgan-faces", "convgan-faces128")
 DIGIT_MODELS = ("cgan-digits", "cgan-digits-mlp")
 TOY_MODELS = {"Gaussian (seed 001)": "gan-toy2d", "ring of 8 Gaussians": "gan-ring8"}
-MAX_SEED = 2**31 - 1
 # the headline metrics a card may carry, and how to read them (counts and spreads are left to the card)
 METRIC_HINTS = {
     "fid": "Inception FID, lower is better",
@@ -284,7 +284,7 @@ class Handlers:
         model_id = self.allowed(model_id, FACE_MODELS)
         seed_a, seed_b = whole(seed_a, "seed A", 0, MAX_SEED), whole(seed_b, "seed B", 0, MAX_SEED)
         steps, psi = whole(steps, "steps", 2, 32), number(truncation, "truncation ψ", 0.1, 1.0)
-        if not hasattr(get_model_class(model_id), "interpolate"):
+        if not get_model_class(model_id).supports_interpolation:
             raise HubModelsError(f"{model_id} does not offer interpolation")
         strip, gif = face_interpolation(model_id, seed_a, seed_b, steps, psi)
         return strip, gif, f"{model_id}: seed {seed_a} → seed {seed_b}, ψ = {psi:g}, {steps} steps"

@@ -62,7 +62,7 @@ class ModelStore:
             except HubModelsError as exc:
                 self._errors[model_id] = f"{model_id} is not available: {exc}"
                 raise HubModelsError(self._errors[model_id]) from None
-            if hasattr(model, "inference_dtype") and self.device == "cpu" and _cpu_has_bf16():
+            if torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16():
                 model.inference_dtype = torch.bfloat16  # ~3x faster faces on this CPU, pixels within 2/255
             self._models[model_id] = model
             return model

@@ -39,13 +39,18 @@ def _square(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _cached(key: str, build) -> np.ndarray:
+def _cached(key: str, build, size: int, count: int | None = None) -> np.ndarray:
+    """The decoded uint8 N×size×size×3 array for ``key``: from the cache when a valid entry is there, else built."""
     path = CACHE / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
     if path.is_file():
         try:
-            return np.load(path, mmap_mode="r")
+            array = np.load(path, mmap_mode="r")
         except (ValueError, OSError):
-            path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
+            array = None
+        shape_ok = array is not None and array.ndim == 4 and array.shape[1:] == (size, size, 3) and len(array) > 0
+        if shape_ok and array.dtype == np.uint8 and count in (None, len(array)):
+            return array
+        path.unlink(missing_ok=True)  # a damaged or foreign cache entry is rebuilt
     array = build()
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
@@ -74,7 +79,7 @@ def read_npz_shards(shards: list[Path], size: int) -> np.ndarray:
                 parts.append(_square(Image.open(io.BytesIO(blob)), size))
         return np.stack(parts)
 
-    return _cached(f"npz:{_fingerprint(shards)}:{size}", build)
+    return _cached(f"npz:{_fingerprint(shards)}:{size}", build, size)
 
 
 def read_folder(folder: Path, size: int, limit: int | None = None) -> np.ndarray:
@@ -94,7 +99,7 @@ def read_folder(folder: Path, size: int, limit: int | None = None) -> np.ndarray
                 raise DataError(f"cannot decode {p} ({exc}): remove it or convert it to JPEG/PNG") from None
         return np.stack(out)
 
-    return _cached(f"folder:{_fingerprint(files)}:{size}", build)
+    return _cached(f"folder:{_fingerprint(files)}:{size}", build, size, len(files))
 
 
 def load_faces(root: str | Path | None, split: str = "train", size: int = 64) -> dict[str, torch.Tensor]:
@@ -130,4 +135,4 @@ def _torchvision_celeba(root: Path, split: str, size: int) -> np.ndarray:
     def build() -> np.ndarray:
         return np.stack([_square(Image.open(p), size) for p in files])
 
-    return _cached(f"celeba:{_fingerprint(files[:100])}:{len(files)}:{split}:{size}", build)
+    return _cached(f"celeba:{_fingerprint(files[:100])}:{len(files)}:{split}:{size}", build, size, len(files))

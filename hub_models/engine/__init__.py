@@ -2,5 +2,6 @@
 
 from .loop import CHECKPOINT_NAME, fit
 from .settings import TrainSettings
+from .trainer import Trainer
 
-__all__ = ["CHECKPOINT_NAME", "TrainSettings", "fit"]
+__all__ = ["CHECKPOINT_NAME", "TrainSettings", "Trainer", "fit"]

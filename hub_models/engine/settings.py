@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..contract import config_from_dict
 
+LR_SCHEDULES = ("constant", "linear")
+
+
+def _setting(default: Any, help: str, **metadata: Any) -> Any:
+    """A field with the one-line help that ``hub-models train --help`` shows (the CLI is generated from these)."""
+    return field(default=default, metadata={"help": help, **metadata})
+
 
 @dataclass
 class TrainSettings:
-    epochs: int = 1
-    steps: int | None = None  # total optimiser steps; overrides epochs when set
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    checkpoint_every: int = 500  # steps between training checkpoints (one is always written at the end)
-    log_every: int = 20  # steps between host syncs for progress bar / TensorBoard
-    sample_count: int = 64  # size of the fixed-noise grid drawn at every epoch end
-    data_limit: int | None = None  # train on the first N examples only (quick experiments, tests)
-    dry_run: bool = False  # a few batches through the whole pipeline, then stop
-    dry_run_steps: int = 3
-    resume: bool = False
-    amp: bool = False  # bfloat16 autocast (CUDA, or CPUs with bf16 support)
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the trained networks
-    threads: int | None = None  # torch.set_num_threads on CPU
-    lr_schedule: str = "constant"  # constant | linear (decay every optimiser's lr linearly to 0 at the last step)
-    ema_decay: float | None = None  # keep an exponential moving average of the generator and export it
-    ema_start_epoch: int = 0  # begin the average at this epoch (the first update copies G), like SWA's swa_start
-    progress: bool = True
+    """How to train (the recipe's [train] table, ``train()`` keywords, ``hub-models train`` options)."""
+
+    epochs: int = _setting(1, "passes over the training data")
+    steps: int | None = _setting(None, "total optimiser steps (overrides epochs)")
+    batch_size: int = _setting(64, "examples per optimiser step and process")
+    seed: int = _setting(0, "seeds the initialisation, the shuffles and the noise of the whole run")
+    device: str = _setting("auto", "auto (CUDA when available), cpu, cuda or cuda:N")
+    checkpoint_every: int = _setting(500, "steps between training checkpoints (one is always written at the end)")
+    log_every: int = _setting(20, "steps between host syncs for the progress bar and TensorBoard")
+    sample_count: int = _setting(64, "size of the fixed-noise sample grid drawn at every epoch end")
+    data_limit: int | None = _setting(None, "train on the first N examples only")
+    dry_run: bool = _setting(False, "a few batches through every stage of the pipeline, then stop")
+    dry_run_steps: int = _setting(3, "steps of a dry run")
+    resume: bool = _setting(False, "continue the run in --out from its checkpoint")
+    amp: bool = _setting(False, "bfloat16 autocast (CUDA, or a CPU with bf16 support)")
+    channels_last: bool = _setting(False, "channels_last memory format for the trained networks and image batches")
+    compile: bool = _setting(False, "torch.compile the trained networks")
+    threads: int | None = _setting(None, "torch CPU threads")
+    lr_schedule: str = _setting(
+        "constant", "constant, or linear: every optimiser's lr decays to 0 at the last step", choices=LR_SCHEDULES
+    )
+    ema_decay: float | None = _setting(None, "export an exponential moving average of the generator with this decay")
+    ema_start_epoch: int = _setting(0, "begin the average at this epoch (its first update copies G), as SWA's start")
+    progress: bool = _setting(True, "show a progress bar")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
@@ -50,7 +61,7 @@ class TrainSettings:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise HubModelsError(f"train setting {name} must be a positive integer, got {value!r}")
 
-        if self.lr_schedule not in {"constant", "linear"}:
+        if self.lr_schedule not in LR_SCHEDULES:
             raise HubModelsError(f"train setting lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise HubModelsError(f"train setting ema_decay must be between 0 and 1, got {self.ema_decay!r}")

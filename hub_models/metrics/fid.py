@@ -96,7 +96,7 @@ def real_features(extractor: InceptionFeatures, data_root: Any, split: str, coun
 
 def fid_kid(model: GenerativeModel, data_root: Any = None, num_samples: int = 10_000, seed: int = 0,
             chunk: int = 250) -> dict[str, Any]:  # fmt: skip
-    """FID and KID of ``num_samples`` generated images (seeds seed, seed+1, …) vs as many test images."""
+    """FID and KID of ``num_samples`` generated images (one generator seeded with ``seed``) vs as many test images."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -104,8 +104,9 @@ def fid_kid(model: GenerativeModel, data_root: Any = None, num_samples: int = 10
         raise HubModelsError("FID needs at least 2 samples")
     extractor = InceptionFeatures()
     real = real_features(extractor, data_root, "test", num_samples, size=getattr(model, "image_size", 64))
+    generator = torch.Generator().manual_seed(seed)  # one stream: the samples do not depend on the chunk size
     fake = torch.cat([
-        features(extractor, model.generate(min(chunk, num_samples - i), seed=seed + i // chunk))
+        features(extractor, model.generate(min(chunk, num_samples - i), generator=generator))
         for i in range(0, num_samples, chunk)
     ])  # fmt: skip
     fid = FrechetInceptionDistance(feature=extractor, normalize=False)
@@ -120,7 +121,8 @@ def fid_kid(model: GenerativeModel, data_root: Any = None, num_samples: int = 10
         "kid": round(float(kid_mean), 5),
         "kid_std": round(float(kid_std), 5),
         "num_samples": num_samples,
-        "fid_protocol": f"{num_samples} generated (seed {seed}, ψ = 1) vs the first {num_samples} CelebA test images; "
+        "fid_protocol": f"{num_samples} generated (one generator seeded {seed}, ψ = 1) vs the first {num_samples} "
+        f"CelebA test images; "
         f"{RESIZE_RULE}; KID subsets of {min(1000, num_samples)}",
         "eval_command": f"hub-models eval {model.model_id} --data CELEBA64_DIR --num-samples {num_samples}",
     }

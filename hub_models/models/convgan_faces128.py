@@ -4,25 +4,27 @@ G: Linear(100, 3·11·11) + LeakyReLU(0.2) → 3×11×11 → ConvTranspose2d(3, 
 ConvTranspose2d(256, 256, k8, s2) → 62×62 → ConvTranspose2d(256, 3, k8, s2, p1) → 128×128, each followed by
 BatchNorm + LeakyReLU(0.2), the last by BatchNorm + Sigmoid. D mirrors it: Conv2d(3, 256, k8, s2) → 61 →
 Conv2d(256, 256, k8, s2) → 27 → Conv2d(256, 3, k8, s2) → 10, BatchNorm + LeakyReLU, then Linear(300, 1).
-BCE, Adam; weights N(0, 0.02). Shares the face pipeline (data, truncation, slerp, BN folding, FID) with
-``dcgan-faces``.
+BCE, Adam; weights N(0, 0.02). For generation the BatchNorm layers are folded into the transposed convolutions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..contract import CardInfo, Metric
-from .cgan_digits import dcgan_init
-from .dcgan_faces import CELEBA_NOTE, DcganFaces
+from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup, check_steps
+from ..data.faces import load_faces
+from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
-def convgan_generator() -> nn.Module:
+def convgan_generator(nz: int = 100) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(100, 3 * 11 * 11),
+        nn.Linear(nz, 3 * 11 * 11),
         nn.LeakyReLU(0.2),
         nn.Unflatten(1, (3, 11, 11)),
         nn.ConvTranspose2d(3, 256, kernel_size=8, stride=2),  # 28x28
@@ -38,9 +40,9 @@ def convgan_generator() -> nn.Module:
 
 
 class ConvGanGenerator(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, nz: int = 100) -> None:
         super().__init__()
-        self.model = convgan_generator()
+        self.model = convgan_generator(nz)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.model(z)
@@ -65,16 +67,20 @@ def convgan_discriminator() -> nn.Module:
 
 @dataclass
 class ConvganFaces128Config:
-    nz: int = 100
+    nz: int = 100  # latent size (the seed's 100)
     lr: float = 1e-4
     beta1: float = 0.5
-    flip: bool = True
+    flip: bool = True  # random horizontal flips of real faces (on the device)
 
 
-class ConvganFaces128(DcganFaces):
+class ConvganFaces128(GenerativeModel):
     model_id = "convgan-faces128"
     Config = ConvganFaces128Config
+    inputs = (TRUNCATION,)
+    dataset = "celeba64"
     image_size = 128
+    supports_interpolation = True
+    reduced_precision = (torch.bfloat16,)
     metrics = (
         Metric("fid", "Inception FID", protocol="as dcgan-faces (test faces upsampled 64→128 bicubic, as in training)"),
         Metric("kid", "Inception KID", protocol="same features and images as FID; torchmetrics KID"),
@@ -97,27 +103,55 @@ class ConvganFaces128(DcganFaces):
     )
     train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
 
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._folded = FoldedGenerator()
+
     def build(self, config: ConvganFaces128Config) -> nn.Module:
-        gen = ConvGanGenerator()
+        gen = ConvGanGenerator(config.nz)
         gen.apply(dcgan_init)
         return gen
 
-    def generator_layers(self) -> nn.Sequential:
-        return self.net.model
-
+    # ------------------------------------------------------------------ generation
     def sample_latents(self, n: int, generator: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
         return torch.randn(n, self.config.nz, generator=generator) * truncation
 
-    @staticmethod
-    def to_unit(images: torch.Tensor) -> torch.Tensor:
-        return images  # sigmoid output is already in [0, 1]
+    def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        net = self._folded.get(self.net, self.net.model, self.inference_dtype)  # BN folded; bf16 on request
+        return net(latents.to(next(net.parameters()).dtype)).float()  # sigmoid output: already in [0, 1]
 
-    @staticmethod
-    def from_uint8(images: torch.Tensor) -> torch.Tensor:
-        return images.float().div_(255)
+    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
+        """Faces along the great circle between the latents of two seeds (frames for an animation)."""
+        truncation = TRUNCATION.parse(truncation)
+        steps = check_steps(steps)
+        z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation) for s in (seed_a, seed_b)]
+        path = slerp(z[0].flatten(), z[1].flatten(), torch.linspace(0, 1, steps))
+        with torch.inference_mode():
+            return self.decode(path.to(self.device), truncation).cpu()
 
-    def build_discriminator(self) -> nn.Module:
-        return convgan_discriminator()
+    # ------------------------------------------------------------------ training
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        return load_faces(root, split, size=self.image_size)  # 64 px CelebA upsampled bicubic when decoded
 
-    def noise(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.randn(n, self.config.nz, device=device)
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        disc = convgan_discriminator().to(device)
+        disc.apply(dcgan_init)
+        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}  # fewer kernels per Adam step
+        return adam_pair(self.net, disc, self.config.lr, self.config.beta1, **fused)
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        gen, disc = setup.nets["generator"], setup.nets["discriminator"]
+        real = batch["images"].float().div_(255)  # uint8 → [0, 1], the range of G's sigmoid
+        if self.config.flip:
+            flip = torch.rand(len(real), device=real.device) < 0.5
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        fake = gen(torch.randn(len(real), self.config.nz, device=real.device))
+        return bce_gan_step(
+            setup, real_logits=lambda: disc(real), fake_logits=lambda for_d: disc(fake.detach() if for_d else fake)
+        )
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        from ..metrics.fid import fid_kid
+
+        return fid_kid(self, data_root=data_root, num_samples=num_samples or 5_000, seed=seed)

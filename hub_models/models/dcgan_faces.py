@@ -11,25 +11,17 @@ original layout, so checkpoints load strictly and match the seed's state-dict na
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup, check_steps
 from ..data.faces import load_faces
-from .cgan_digits import dcgan_init
-from .gan_steps import adam_pair, bce_gan_step
-
-CELEBA_NOTE = (
-    "Trained on CelebA (Liu et al., CUHK MMLab): **non-commercial research use only, CelebA terms**. The "
-    "weights may reproduce features of people in the training set."
-)
+from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
 class DCGANGenerator(nn.Module):
@@ -80,42 +72,6 @@ class DCGANDiscriminator(nn.Module):
         return self.main(images).flatten()
 
 
-def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
-    """An eval-only copy of ``seq`` with every (ConvTranspose2d|Conv2d, BatchNorm2d) pair fused into one conv."""
-    layers: list[nn.Module] = []
-    modules = list(copy.deepcopy(seq).eval())
-    i = 0
-    while i < len(modules):
-        layer = modules[i]
-        nxt = modules[i + 1] if i + 1 < len(modules) else None
-        if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d) and isinstance(nxt, nn.BatchNorm2d):
-            layers.append(fuse_conv_bn_eval(layer, nxt, transpose=isinstance(layer, nn.ConvTranspose2d)))
-            i += 2
-        else:
-            layers.append(layer)
-            i += 1
-    return nn.Sequential(*layers).eval().requires_grad_(False)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latent vectors ``a`` and ``b`` (D) at fractions ``t`` (T) → T×D."""
-    a_n, b_n = a / a.norm(), b / b.norm()
-    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-7, 1 - 1e-7))
-    t = t[:, None]
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-TRUNCATION = Input(
-    "truncation",
-    "float",
-    1.0,
-    label="truncation ψ",
-    minimum=0.1,
-    maximum=1.0,
-    help="scale latents toward the mean (0): lower = more typical, less varied faces",
-)
-
-
 @dataclass
 class DcganFacesConfig:
     nz: int = 100
@@ -164,9 +120,13 @@ class DcganFaces(GenerativeModel):
         "ema_decay": 0.999,  # from step 0; the recipe starts it at epoch 20: steps before then weigh 0.999^8736 ≈ 2e-4
     }
 
+    # capabilities (see the contract): interpolation between seeds, and bfloat16 inference on CPUs that have it
+    supports_interpolation = True
+    reduced_precision = (torch.bfloat16,)
+
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
-        self._fused: tuple[tuple, nn.Module] | None = None
+        self._folded = FoldedGenerator()
 
     def build(self, config: DcganFacesConfig) -> nn.Module:
         gen = DCGANGenerator(config.nz, config.ngf)
@@ -177,47 +137,19 @@ class DcganFaces(GenerativeModel):
     def sample_latents(self, n: int, generator: torch.Generator, truncation: float = 1.0) -> torch.Tensor:
         return torch.randn(n, self.config.nz, 1, 1, generator=generator) * truncation
 
-    # float32 by default (exact, same as on a GPU). bfloat16 (`model.inference_dtype = torch.bfloat16`) runs ~3x
-    # faster on CPUs with AVX512-BF16/AMX (64 faces: 22 vs 65 ms here) with pixels within 2/255 of float32;
-    # the demo uses it on such CPUs.
-    inference_dtype: torch.dtype = torch.float32
-
-    def inference_net(self) -> nn.Module:
-        """The generator with BatchNorm folded in (rebuilt whenever the weights change)."""
-        if self.net.training:
-            return self.net
-        params = self.net.state_dict().values()  # detached views share the parameters' version counters
-        device = next(iter(params)).device
-        version = (id(self.net), device, sum(p._version for p in params), self.inference_dtype)
-        if self._fused is None or self._fused[0] != version:
-            fused = fold_batchnorm(self.generator_layers()).to(device, self.inference_dtype)
-            if device.type == "cpu":
-                fused = fused.to(memory_format=torch.channels_last)
-            self._fused = (version, fused)
-        return self._fused[1]
-
-    def generator_layers(self) -> nn.Sequential:
-        return self.net.main
-
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        net = self.inference_net()
-        latents = latents.to(next(net.parameters()).dtype)  # the folded net may run in inference_dtype
-        if self.device.type == "cpu" and latents.dim() == 4:
+        # float32 by default (exact, same as on a GPU); the BN-folded copy may run in inference_dtype (bfloat16:
+        # ~3x faster on CPUs with AVX512-BF16/AMX, 64 faces 22 vs 65 ms here, pixels within 2/255; the demo's choice)
+        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
+        latents = latents.to(next(net.parameters()).dtype)
+        if self.device.type == "cpu":
             latents = latents.contiguous(memory_format=torch.channels_last)
-        return self.to_unit(net(latents).float())
-
-    @staticmethod
-    def to_unit(images: torch.Tensor) -> torch.Tensor:
-        """The generator's output range → [0, 1] (tanh here)."""
-        return (images + 1) / 2
+        return (net(latents).float() + 1) / 2  # tanh → [0, 1]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""
         truncation = TRUNCATION.parse(truncation)
-        if not isinstance(steps, int) or not 2 <= steps <= 64:
-            from ..errors import HubModelsError
-
-            raise HubModelsError(f"steps must be an integer from 2 to 64, got {steps!r}")
+        steps = check_steps(steps)
         z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation) for s in (seed_a, seed_b)]
         path = slerp(z[0].flatten(), z[1].flatten(), torch.linspace(0, 1, steps)).view(steps, *z[0].shape[1:])
         with torch.inference_mode():
@@ -225,39 +157,21 @@ class DcganFaces(GenerativeModel):
 
     # ------------------------------------------------------------------ training
     def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
-        return load_faces(root, split, size=self.image_size)
-
-    def build_discriminator(self) -> nn.Module:
-        return DCGANDiscriminator(self.config.ndf)
+        return load_faces(root, split, size=64)
 
     def setup_training(self, device: torch.device) -> TrainingSetup:
-        disc = self.build_discriminator().to(device)
+        disc = DCGANDiscriminator(self.config.ndf).to(device)
         disc.apply(dcgan_init)
         fused = {"fused": True} if device.type == "cuda" else {"foreach": True}  # fewer kernels per Adam step
         return adam_pair(self.net, disc, self.config.lr, self.config.beta1, **fused)
 
-    @staticmethod
-    def from_uint8(images: torch.Tensor) -> torch.Tensor:
-        """uint8 → the generator's output range ([-1, 1] for tanh)."""
-        return images.float().div_(127.5).sub_(1)
-
-    def real_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N×3×H×W on the device → float in [-1, 1], randomly flipped, at the model's size."""
-        x = self.from_uint8(images)
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        if self.config.flip:
-            flip = torch.rand(len(x), device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        return x
-
-    def noise(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.randn(n, self.config.nz, 1, 1, device=device)
-
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        real = self.real_batch(batch["images"])
-        fake = gen(self.noise(len(real), real.device))
+        real = batch["images"].float().div_(127.5).sub_(1)  # uint8 → [-1, 1], the range of G's tanh
+        if self.config.flip:  # random horizontal flips, on the device
+            flip = torch.rand(len(real), device=real.device) < 0.5
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        fake = gen(torch.randn(len(real), self.config.nz, 1, 1, device=real.device))
         # real and fake go through D in separate batches, as in the seed (BatchNorm statistics)
         return bce_gan_step(
             setup, real_logits=lambda: disc(real), fake_logits=lambda for_d: disc(fake.detach() if for_d else fake)

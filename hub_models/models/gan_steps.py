@@ -1,4 +1,4 @@
-"""The two pieces every BCE GAN here shares: Adam for G and D, and the alternating D/G update.
+"""What every BCE GAN here shares: the DCGAN initialisation, Adam for G and D, and the alternating D/G update.
 
 Each plugin builds its own batch (real images, labels, fakes) and passes closures that score them, so its
 file still shows the whole loss; only the update order lives here, once.
@@ -13,6 +13,15 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..contract import TrainingSetup
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02); BatchNorm weights N(1, 0.02), biases 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
 
 
 def adam_pair(gen: nn.Module, disc: nn.Module, lr: float, beta1: float, **adam: object) -> TrainingSetup:

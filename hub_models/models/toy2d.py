@@ -51,53 +51,21 @@ def gan_losses(setup: TrainingSetup, real: torch.Tensor, z: torch.Tensor) -> dic
     return {"loss_d": loss_d, "loss_g": loss_g}
 
 
-class Toy2DGAN(GenerativeModel):
-    """What both toy GANs share: Gaussian latents, a fixed synthetic data set, the seed's loss step.
+def adam_gan_setup(gen: nn.Module, disc: nn.Module, lr_g: float, lr_d: float, beta1: float) -> TrainingSetup:
+    """G and D with one Adam each, at their own learning rates."""
+    betas = (beta1, 0.999)
+    return TrainingSetup(
+        nets={"generator": gen, "discriminator": disc},
+        optimizers={
+            "generator": torch.optim.Adam(gen.parameters(), lr=lr_g, betas=betas),
+            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr_d, betas=betas),
+        },
+    )
 
-    Subclasses provide ``build`` (G), ``build_discriminator``, ``target_sample`` and ``learning_rates``.
-    """
 
-    output = "points"
-
-    def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=generator)
-
-    def decode(self, latents: torch.Tensor, **inputs: Any) -> torch.Tensor:
-        return self.net(latents)
-
-    def target_sample(self, n: int, seed: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    def reference_points(self) -> torch.Tensor:
-        return self.target_sample(1000, seed=12345)
-
-    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
-        seed = self.config.data_seed if split == "train" else self.config.data_seed + 1
-        return {"points": self.target_sample(self.config.num_points, seed)}
-
-    def build_discriminator(self) -> nn.Module:
-        raise NotImplementedError
-
-    def learning_rates(self) -> tuple[float, float]:
-        """(generator, discriminator)"""
-        raise NotImplementedError
-
-    def setup_training(self, device: torch.device) -> TrainingSetup:
-        disc = self.build_discriminator().to(device)
-        lr_g, lr_d = self.learning_rates()
-        betas = (self.config.beta1, 0.999)
-        return TrainingSetup(
-            nets={"generator": self.net, "discriminator": disc},
-            optimizers={
-                "generator": torch.optim.Adam(self.net.parameters(), lr=lr_g, betas=betas),
-                "discriminator": torch.optim.Adam(disc.parameters(), lr=lr_d, betas=betas),
-            },
-        )
-
-    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        real = batch["points"]
-        z = torch.randn(len(real), self.config.latent_dim, device=real.device)
-        return gan_losses(setup, real, z)
+def toy_data(target_sample: Any, num_points: int, data_seed: int, split: str) -> dict[str, torch.Tensor]:
+    """The fixed synthetic training set (the test split uses the next seed)."""
+    return {"points": target_sample(num_points, data_seed if split == "train" else data_seed + 1)}
 
 
 @dataclass
@@ -110,9 +78,10 @@ class Toy2DConfig:
     data_seed: int = 1
 
 
-class GanToy2D(Toy2DGAN):
+class GanToy2D(GenerativeModel):
     model_id = "gan-toy2d"
     Config = Toy2DConfig
+    output = "points"
     dataset = "toy-gaussian-2d"
     metrics = (
         Metric(
@@ -150,17 +119,30 @@ class GanToy2D(Toy2DGAN):
         gen.apply(init_normal)
         return gen
 
+    def sample_latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents)
+
     def target_sample(self, n: int, seed: int) -> torch.Tensor:
         z = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
         return z @ TARGET_A + TARGET_B
 
-    def build_discriminator(self) -> nn.Module:
+    def reference_points(self) -> torch.Tensor:
+        return self.target_sample(1000, seed=12345)
+
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        return toy_data(self.target_sample, self.config.num_points, self.config.data_seed, split)
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
         disc = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 3), nn.Tanh(), nn.Linear(3, 2))
         disc.apply(init_normal)
-        return disc
+        return adam_gan_setup(self.net, disc.to(device), self.config.lr_g, self.config.lr_d, self.config.beta1)
 
-    def learning_rates(self) -> tuple[float, float]:
-        return self.config.lr_g, self.config.lr_d
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real = batch["points"]
+        return gan_losses(setup, real, torch.randn(len(real), self.config.latent_dim, device=real.device))
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         w, b = self.net.weight.detach().cpu(), self.net.bias.detach().cpu()
@@ -181,9 +163,10 @@ class Ring8Config:
     data_seed: int = 1
 
 
-class GanRing8(Toy2DGAN):
+class GanRing8(GenerativeModel):
     model_id = "gan-ring8"
     Config = Ring8Config
+    output = "points"
     dataset = "toy-ring-of-8"
     metrics = (
         Metric(
@@ -219,17 +202,31 @@ class GanRing8(Toy2DGAN):
         h = config.hidden
         return nn.Sequential(nn.Linear(config.latent_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
 
+    def sample_latents(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents)
+
     def target_sample(self, n: int, seed: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         which = torch.randint(0, 8, (n,), generator=g)
         return self.centers()[which] + self.config.std * torch.randn(n, 2, generator=g)
 
-    def build_discriminator(self) -> nn.Module:
-        h, act = self.config.hidden, nn.LeakyReLU(0.2)
-        return nn.Sequential(nn.Linear(2, h), act, nn.Linear(h, h), act, nn.Linear(h, 2))
+    def reference_points(self) -> torch.Tensor:
+        return self.target_sample(1000, seed=12345)
 
-    def learning_rates(self) -> tuple[float, float]:
-        return self.config.lr, self.config.lr
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
+        return toy_data(self.target_sample, self.config.num_points, self.config.data_seed, split)
+
+    def setup_training(self, device: torch.device) -> TrainingSetup:
+        h, act = self.config.hidden, nn.LeakyReLU(0.2)
+        disc = nn.Sequential(nn.Linear(2, h), act, nn.Linear(h, h), act, nn.Linear(h, 2))
+        return adam_gan_setup(self.net, disc.to(device), self.config.lr, self.config.lr, self.config.beta1)
+
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real = batch["points"]
+        return gan_losses(setup, real, torch.randn(len(real), self.config.latent_dim, device=real.device))
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         points = self.generate(num_samples or 10_000, seed=seed)
