@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import json
 import shlex
 import sys
@@ -161,7 +162,10 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
     writer = None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        from torch.utils.tensorboard import SummaryWriter
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is in the [train] extra, not a core dependency
+            raise HubModelsError("training logs need tensorboard: pip install 'hub-models[train]'") from None
 
         writer = SummaryWriter(str(out_dir / "logs"), purge_step=step if step else None)
         _write_json(
@@ -250,7 +254,6 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
         model.provenance = {
             "command": command or _command_line(),
             "dataset": getattr(model, "dataset", "") or None,
-            "data_root": str(data_root) if data_root else None,
             "examples": n,
             "steps": step,
             "epochs": round(step / per_epoch, 3),
@@ -259,7 +262,7 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
             "world_size": ctx.world_size,
             "train_settings": settings.to_dict(),
             "versions": _versions(),
-            "git_revision": git_revision(),
+            "git_revision": git_revision(Path(inspect.getfile(type(model))).parent),  # the plugin's own source
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "replica_digest": digests[0],
         }
