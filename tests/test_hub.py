@@ -7,6 +7,7 @@ snapshot_download / cache code paths as a real push and pull, without any networ
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -57,8 +58,16 @@ def test_push_then_load_by_repo_id(local_hub, run_dir):
     assert local_hub.repos["org/toy"]["private"] is False
 
     remote = local_hub.files("org/toy")
-    for name in MODEL_FILES:
+    for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME):
         assert remote[name] == (model_dir / name).read_bytes(), name
+    # the pushed card names the repo it lives in, not a placeholder
+    card = remote[CARD_NAME].decode()
+    assert 'hub_models.load("org/toy")' in card and "--weights org/toy " in card and "<org>" not in card
+    # the binary files took the LFS route (batch + PUT + verify), as on the real Hub
+    lfs = {hashlib.sha256(remote[n]).hexdigest() for n in (WEIGHTS_NAME, SAMPLE_NAME)}
+    assert lfs <= set(local_hub.lfs_uploads)
+    assert any(r.startswith("POST /org/toy.git/info/lfs/objects/batch -> 200") for r in local_hub.requests)
+    assert any(r.startswith("POST /lfs-test/org/toy/verify -> 200") for r in local_hub.requests)
     events = sorted(p for p in remote if p.startswith("runs/"))
     assert events == [f"runs/{p.name}" for p in sorted((run_dir / "logs").glob("events.out.tfevents.*"))]
     assert remote[events[0]] == (run_dir / "logs" / events[0][len("runs/") :]).read_bytes()
@@ -98,16 +107,6 @@ def test_push_to_private_branch(local_hub, run_dir, monkeypatch):
     assert torch.equal(GanToy2D.from_pretrained("org/toy", revision="dev").generate(256, seed=3), expected)
     # main holds no checkpoint: a clear error, not a traceback
     assert "no config.json" in weights_error("org/toy")
-
-
-def test_push_without_xet_uses_the_plain_commit_path(local_hub, run_dir, monkeypatch):
-    """With hf_xet disabled upload_folder takes the single create_commit path instead of the upload pipeline."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    push(run_dir / "model", "org/plain")
-    assert torch.equal(samples("org/plain"), samples(run_dir / "model"))
 
 
 def test_cli_push_in_a_fresh_process(local_hub, run_dir):
