@@ -342,7 +342,10 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_NAME, config_document(model))
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_model(model.net, str(tmp), metadata={"format": "pt", "model_type": model.model_id})
+        # One metadata key only: safetensors stores the metadata map in hash order, so with two keys the same tensors
+        # could give different bytes, and a re-push of unchanged weights would make a new commit (the model type
+        # is in config.json).
+        save_model(model.net, str(tmp), metadata={"format": "pt"})
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
