@@ -157,14 +157,18 @@ def eval_results_yaml(model: GenerativeModel) -> str | None:
     from huggingface_hub import eval_result_entries_to_yaml
 
     entries = eval_result_entries(model)
-    return yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False) if entries else None
+    dumped = eval_result_entries_to_yaml(entries)
+    return yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True, width=10**6) if entries else None
 
 
-def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool = False) -> ModelCard:
-    """The card of ``model`` as published at ``repo_id`` (default: the model's own Hub repo)."""
+def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool | None = None) -> ModelCard:
+    """The card of ``model`` as published at ``repo_id`` (default: the model's own Hub repo); ``recipe``: whether
+    the repo holds its training recipe (default: whether the plugin has one, which ``publish`` uploads)."""
     from .registry import distribution
-    from .weights import hub_repo_id
+    from .weights import hub_repo_id, recipe_path
 
+    if recipe is None:
+        recipe = recipe_path(type(model)) is not None
     info = model.card
     repo_id = repo_id or hub_repo_id(type(model))
     dataset = info.datasets[0] if info.datasets else None

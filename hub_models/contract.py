@@ -269,7 +269,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         hub = HubOptions(revision, token, cache_dir, force_download, local_files_only)
         return load_weights(cls, model_id, device=device or map_location, hub=hub)
 
-    def generate_model_card(self, repo_id: str | None = None, recipe: bool = False, **kwargs: Any):
+    def generate_model_card(self, repo_id: str | None = None, recipe: bool | None = None, **kwargs: Any):
         """The model card (``push_to_hub`` passes the target ``repo_id`` through ``model_card_kwargs``)."""
         from .card import build_card
 

@@ -309,7 +309,13 @@ MACHINE_LOCAL = ("data_root",)
 
 
 def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
+    """Provenance without machine-local paths: no data root, no ``--data PATH`` in the command (the data set is
+    named by ``dataset``, and `hub-models train` finds it in ``$HUB_MODELS_DATA/<dataset>`` without the flag)."""
+    public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
+    if isinstance(public.get("command"), str):
+        command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
+        public["command"] = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+    return public
 
 
 def config_document(model: GenerativeModel) -> dict[str, Any]:
@@ -377,7 +383,7 @@ def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
 
     _write_json(directory / CONFIG_NAME, config_document(model))
     _write_eval_results(directory, model)
-    build_card(model, recipe=recipe_path(type(model)) is not None).save(directory / CARD_NAME)
+    build_card(model).save(directory / CARD_NAME)
 
 
 def push_model(
