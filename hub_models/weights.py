@@ -314,7 +314,8 @@ def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
     public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
     if isinstance(public.get("command"), str):
         command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
-        public["command"] = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+        command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+        public["command"] = re.sub(r"(?<=\s)/\S*/(?=[^/\s]+)", "", command)  # absolute paths: the file name only
     return public
 
 
