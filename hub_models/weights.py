@@ -483,7 +483,10 @@ def push(
 def recipe_path(model_cls: type[GenerativeModel]) -> Path | None:
     """The training recipe of a model's published weights: ``<package>/recipes/<id>.toml`` (shipped with the
     package) or ``train/<id>.toml`` next to the package in a source checkout."""
-    package = Path(str(resources.files(model_cls.__module__.split(".")[0])))
+    try:
+        package = Path(str(resources.files(model_cls.__module__.split(".")[0])))
+    except (AttributeError, TypeError, ModuleNotFoundError):  # a module built at run time has no package files
+        return None
     for candidate in (package / "recipes", package.parent / "train"):
         if (candidate / f"{model_cls.model_id}.toml").is_file():
             return candidate / f"{model_cls.model_id}.toml"

@@ -262,7 +262,7 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
             "world_size": ctx.world_size,
             "train_settings": settings.to_dict(),
             "versions": _versions(),
-            "git_revision": git_revision(Path(inspect.getfile(type(model))).parent),  # the plugin's own source
+            "git_revision": _source_revision(model),
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "replica_digest": digests[0],
         }
@@ -270,6 +270,14 @@ def _fit(model, settings, out_dir, data_root, command, device, ctx: DistContext)
         writer.close()
     ctx.barrier()
     return export
+
+
+def _source_revision(model: GenerativeModel) -> str | None:
+    """The git revision of the plugin's own source (not hub-models'); None when it is not in a checkout."""
+    try:
+        return git_revision(Path(inspect.getfile(type(model))).parent)
+    except (TypeError, OSError):  # a class built at run time has no source file
+        return None
 
 
 def recalibrate_batchnorm(model: GenerativeModel, batch_size: int, batches: int = 50, seed: int = 0) -> None:
