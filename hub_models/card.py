@@ -171,18 +171,19 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
         recipe = recipe_path(type(model)) is not None
     info = model.card
     repo_id = repo_id or hub_repo_id(type(model))
+    # model-index needs a data set; a model with no Hub data set (a 2-D toy) names its synthetic target instead
     dataset = info.datasets[0] if info.datasets else None
     eval_results = [
         EvalResult(
             task_type=info.pipeline_tag,
-            dataset_type=dataset,
-            dataset_name=dataset,
+            dataset_type=dataset or "custom",
+            dataset_name=dataset or f"synthetic target of {model.model_id}",
             metric_type=metric.key,
             metric_name=metric.name,
             metric_value=value,
             metric_config=metric.protocol,
         )
-        for metric, value in (_results(model) if dataset else [])
+        for metric, value in _results(model)
     ]
     data = ModelCardData(
         library_name="hub-models",

@@ -324,6 +324,13 @@ def cmd_download(args: argparse.Namespace) -> int:
         hub = HubOptions(**{**_hub(args), "revision": args.revision or pinned_revision(cls)})
         folder = download(hub_repo_id(cls), hub)
         print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
+    if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
+        from . import __version__
+        from .weights import ASSETS, hub_asset_repo_id
+
+        for name in ASSETS:
+            hub = HubOptions(**{**_hub(args), "revision": args.revision or f"v{__version__}"})
+            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {download(hub_asset_repo_id(name), hub)}")
     return 0
 
 

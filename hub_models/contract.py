@@ -243,12 +243,24 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         return {}
 
     # ------------------------------------------------------------------ Hub I/O (ModelHubMixin hooks)
-    # ``save_pretrained``, ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's own; these hooks are the
-    # hub-models part: the files written, the card, and the strict load (with the download arguments forwarded).
+    # ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's own, and ``save_pretrained`` is too (only made
+    # atomic); these hooks are the hub-models part: the files written, the card, and the strict load (with the
+    # download arguments forwarded).
     def _save_pretrained(self, save_directory: Path) -> None:
         from .weights import write_model_files
 
         write_model_files(self, Path(save_directory))
+
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:
+        """huggingface_hub's own ``save_pretrained`` (config, card with ``model_card_kwargs``, ``push_to_hub``),
+        run into a temporary directory that replaces ``save_directory`` in one rename: a failure half-way (a
+        full disk, a card that cannot be built) leaves the previous checkpoint as it was."""
+        from .utils import atomic_path
+
+        if kwargs.get("push_to_hub"):  # nothing is replaced locally that the push could leave half-written
+            return super().save_pretrained(save_directory, **kwargs)
+        with atomic_path(save_directory) as tmp:
+            return super().save_pretrained(tmp, **kwargs)
 
     @classmethod
     def _from_pretrained(

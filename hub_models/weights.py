@@ -76,6 +76,14 @@ def hub_repo_id(model_cls: type[GenerativeModel], org: str | None = None) -> str
     return declared or f"{os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
 
 
+def hub_asset_repo_id(name: str, org: str | None = None) -> str:
+    """The Hub repo of a non-model checkpoint of hub-models (e.g. the MNIST classifier of the digit metrics)."""
+    return f"{org or os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
+
+
+ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
+
+
 def pinned_revision(model_cls: type[GenerativeModel]) -> str:
     """The revision this version of the plugin loads: ``hub_revision``, or the tag ``v<distribution version>``."""
     from .registry import distribution
@@ -521,7 +529,28 @@ def publish(
         pin = pinned_revision(cls) if tag else None
         url = push_model(model, repo_id, private=private, token=token, recipe=recipe_path(cls), tag=pin)
         done.append((model_id, repo_id, url))
+    if not models:
+        done += [_publish_asset(name, org, private=private, token=token, tag=tag) for name in ASSETS]
     return done
+
+
+def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag: bool) -> tuple[str, str, str]:
+    """Upload the local copy of an evaluation asset (its files as they are) and pin it like the models."""
+    from huggingface_hub import HfApi
+
+    from . import __version__
+
+    folder = Path(str(resources.files("hub_models"))) / "weights" / name
+    repo_id = hub_asset_repo_id(name, org)
+    api = HfApi(token=token)
+    with hub_errors(f"push to {repo_id}", repo_id=repo_id):
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, allow_patterns=MODEL_FILES, commit_message=f"Upload {name}"
+        )
+        if tag:
+            _pin(api, repo_id, f"v{__version__}", "main")
+    return name, repo_id, str(getattr(commit, "commit_url", commit))
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

@@ -354,3 +354,32 @@ def test_duplicate_model_ids_are_reported_not_silently_shadowed(tmp_path, monkey
     finally:
         monkeypatch.undo()
         registry.refresh()
+
+
+def test_publish_everything_then_use_it_without_local_copies(local_hub, monkeypatch, tmp_path, capsys):
+    """`hub-models publish --org org` pushes every local checkpoint (and the MNIST classifier the digit metrics use),
+    each card naming its repo; a machine without local copies then gets all of it with `hub-models download --all`."""
+    from hub_models.cli import main
+    from hub_models.metrics import mnist_classifier
+
+    assert main(["publish", "--org", "org"]) == 0
+    tag = f"v{hub_models.__version__}"
+    local = [m for m in hub_models.list_models() if (bundled(m) / CONFIG_NAME).is_file()]
+    for model_id in local:
+        repo = local_hub.repos[f"org/{model_id}"]
+        assert repo["tags"] == {tag: repo["branches"]["main"]}, model_id
+        assert f'hub_models.load("org/{model_id}")' in local_hub.files(f"org/{model_id}")[CARD_NAME].decode()
+    assert "org/mnist-classifier" in local_hub.repos
+
+    monkeypatch.setenv("HUB_MODELS_ORG", "org")
+    monkeypatch.setattr("hub_models.weights.has_local_copy", lambda cls: False)
+    monkeypatch.setattr(mnist_classifier, "bundled_dir", lambda: tmp_path / "nowhere")
+    capsys.readouterr()
+    assert main(["download", "--all"]) == 0
+    assert f"mnist-classifier: org/mnist-classifier@{tag}" in capsys.readouterr().out
+    local_hub.stop()
+    set_hf_offline(monkeypatch, True)
+    assert mnist_classifier.classifier_dir().parent.parent.name == "models--org--mnist-classifier"
+    mnist_classifier.load_classifier()
+    for model_id in local:
+        assert hub_models.load(model_id).weights_dir.parent.parent.name == f"models--org--{model_id}"
