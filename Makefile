@@ -13,8 +13,10 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# `make demo PORT=8000 HOST=0.0.0.0`: Gradio's own variables, so an explicit --port/--host would still win
 demo: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(VENV)/bin/hub-models demo
+	HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False $(if $(PORT),GRADIO_SERVER_PORT=$(PORT)) \
+		$(if $(HOST),GRADIO_SERVER_NAME=$(HOST)) $(VENV)/bin/hub-models demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

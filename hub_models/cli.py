@@ -101,16 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", "--branch", dest="revision", help="branch to push to (created if missing)")
     p.add_argument("--logs", type=Path, help="TensorBoard log dir (default: DIRECTORY/../logs)")
 
-    p = sub.add_parser("demo", help="start the Gradio demo")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p = sub.add_parser("demo", help="start the Gradio demo (also: python demo/app.py [options])")
+    # no defaults: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (a Space sets them), else 127.0.0.1 and
+    # the first free port from 7860; an option given here wins over the environment
+    p.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--share", action="store_true")
     p.add_argument(
         "--weights",
         action="append",
         default=[],
         metavar="MODEL=REF",
-        help="weights for one model (repeatable), e.g. dcgan-faces=org/dcgan-faces@v1",
+        help="weights for one model (repeatable): MODEL as `hub-models list` prints it, REF a Hub repo "
+        "org/name[@revision] or a local directory, e.g. dcgan-faces=org/dcgan-faces@v1",
     )
     return parser
 
@@ -344,10 +347,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from .app import launch
+        from .app import launch, weights_option
     except ImportError as exc:
         raise HubModelsError(f"the demo needs gradio: pip install 'hub-models[demo]' ({exc})") from None
-    launch(host=args.host, port=args.port, share=args.share, weights=_pairs(args.weights, "--weights"))
+    launch(host=args.host, port=args.port, share=args.share, weights=weights_option(args.weights))
     return 0
 
 

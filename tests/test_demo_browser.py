@@ -19,6 +19,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from demo_server import DemoServer, stand_in_weights  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
@@ -126,18 +127,98 @@ def outside_requests(driver, host: str) -> list[str]:
     return urls
 
 
-def test_click_through_every_tab(browser, tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # untrained stand-ins for the tabs whose models have no bundled weights yet (see demo_server.py)
+    demo = DemoServer(env=stand_in_weights(tmp_path_factory.mktemp("weights")))
+    yield demo
+    demo.stop()
+
+
+def open_tab(driver, url: str, tab: str):
+    """Load the page, open ``tab``; its panel."""
+    driver.get(url)
+    wait_for(lambda: visible(driver.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
+    [tab_button] = [b for b in driver.find_elements(By.XPATH, "//button[@role='tab']") if b.text.strip() == tab]
+    tab_button.click()
+    panels = lambda: visible(driver.find_elements(By.CSS_SELECTOR, "[role='tabpanel']"))  # noqa: E731
+    wait_for(lambda: len(panels()) == 1, what=f"the {tab} panel")
+    return panels()[0]
+
+
+def field(panel, label: str):
+    """The visible input a person types into for the field labelled ``label``."""
+    found = [i for i in panel.find_elements(By.CSS_SELECTOR, f"input[aria-label='{label}']") if i.is_displayed()]
+    assert found, f"no field {label!r}"
+    return found[0]
+
+
+def type_into(driver, element, text: str) -> None:
+    element.click()
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(text)
+    element.send_keys(Keys.ENTER)
+    driver.execute_script("arguments[0].blur()", element)
+
+
+def test_click_through_every_tab(browser, server, tmp_path):
     shots = Path(os.environ.get("HUB_MODELS_ARTIFACTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    # untrained stand-ins for the tabs whose models have no bundled weights yet (see demo_server.py)
-    server = DemoServer(env=stand_in_weights(tmp_path / "weights"))
-    try:
-        start = time.time()
-        browser.get(server.url)
-        wait_for(lambda: visible(browser.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
-        assert time.time() - start < 30, "the page took over 30 s to show its tabs (an external fetch hanging?)"
-        for tab, prepare, button, expect in TABS:
-            exercise_tab(browser, tab, prepare, button, expect, shots)
-        assert not outside_requests(browser, "127.0.0.1"), "the page fetched from outside the app (must work offline)"
-    finally:
-        server.stop()
+    start = time.time()
+    browser.get(server.url)
+    wait_for(lambda: visible(browser.find_elements(By.XPATH, "//button[@role='tab']")), what="the tabs")
+    assert time.time() - start < 30, "the page took over 30 s to show its tabs (an external fetch hanging?)"
+    for tab, prepare, button, expect in TABS:
+        exercise_tab(browser, tab, prepare, button, expect, shots)
+    assert not outside_requests(browser, "127.0.0.1"), "the page fetched from outside the app (must work offline)"
+
+
+def test_all_models_fields_take_typing(browser, server):
+    """The form built from a plugin's declared inputs is editable: a visitor types a digit and gets it."""
+    panel = open_tab(browser, server.url, "All models")
+    type_into(browser, field(panel, "model"), "cgan-digits")  # Enter takes the first match
+    wait_for(lambda: field(panel, "model").get_attribute("value").startswith("cgan-digits"), what="a digit model")
+    model = field(panel, "model").get_attribute("value")
+    wait_for(lambda: panel.find_elements(By.CSS_SELECTOR, "input[aria-label='digit']"), what="the digit field")
+    digit = field(panel, "digit")
+    assert digit.is_enabled(), "the plugin's digit field is disabled"
+    type_into(browser, digit, "7")
+    wait_for(lambda: field(panel, "digit").get_attribute("value") == "7", timeout=10, what="the digit to take 7")
+    images = lambda: [i.get_attribute("src") for i in visible(panel.find_elements(By.TAG_NAME, "img"))]  # noqa: E731
+    before = images()
+    visible(panel.find_elements(By.XPATH, ".//button[normalize-space()='Generate']"))[0].click()
+    wait_for(lambda: images() != before or error_toasts(browser), what="the digits")
+    assert not error_toasts(browser), error_toasts(browser)
+    sevens = [src for src in images() if src not in before]
+    assert sevens, "no new picture"
+    # the same request through the API: the picture the page shows is the sevens' one
+    from demo_server import call, fetch
+
+    _, picture = call(server.url, "/generate", [model, 0, 16, '{"label": "7"}'])
+    assert fetch(picture[0]) == fetch({"url": sevens[0]})
+
+
+# every 150 ms, in the page: is the plot's centre showing the plot (not an overlay), and which points it draws
+WATCH_PLOT = """
+window.plotFrames = [];
+const plot = document.getElementById('toy-plot');
+window.plotWatch = setInterval(() => {
+  const r = plot.getBoundingClientRect();
+  const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  const shown = !!(top && top.closest('svg, canvas') && plot.contains(top));
+  const marks = Array.from(plot.querySelectorAll('g.mark-symbol path')).slice(-25);
+  window.plotFrames.push([shown, marks.map(p => p.getAttribute('transform')).join(';')]);
+}, 150);
+"""
+
+
+def test_train_live_shows_the_distribution_moving(browser, server):
+    """During one "train live" the visitor sees at least three different plots (no progress bar hiding them)."""
+    panel = open_tab(browser, server.url, "2-D toy distribution")
+    type_into(browser, field(panel, "number input for training steps"), "1000")
+    browser.execute_script(WATCH_PLOT)
+    visible(panel.find_elements(By.XPATH, ".//button[normalize-space()='Train live']"))[0].click()
+    wait_for(lambda: "step 1000/1000:" in panel.text or error_toasts(browser), timeout=180, what="the training")
+    frames = browser.execute_script("clearInterval(window.plotWatch); return window.plotFrames;")
+    seen = {marks for shown, marks in frames if shown and marks}
+    assert len(seen) >= 3, f"{len(seen)} different plots visible during training ({len(frames)} samples)"

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
+import signal
+import sys
+import threading
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -14,8 +17,19 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 import torch
 
+from ..errors import HubModelsError
 from ..registry import get_model_class, list_models, plugin_errors
-from .handlers import DIGIT_MODELS, FACE_MODELS, TOY_MODELS, Handlers, friendly, friendly_stream
+from .handlers import (
+    DECODES,
+    DIGIT_MODELS,
+    FACE_MODELS,
+    TOY_MODELS,
+    Handlers,
+    check_image_header,
+    friendly,
+    friendly_stream,
+    user_error,
+)
 from .store import ModelStore
 
 MAX_UPLOAD = "10mb"
@@ -25,11 +39,14 @@ MAX_UPLOAD = "10mb"
 CONCURRENCY = int(os.environ.get("HUB_MODELS_DEMO_CONCURRENCY", "8"))
 CACHE_CLEANUP = (3600, 3600)  # (every, older than) seconds
 QUEUE_SIZE = 64  # waiting requests beyond this get "queue full" at once instead of a long wait
+# Long jobs (a live training runs for seconds to minutes) get their own concurrency group and a cap on how many
+# may wait: Gradio's queue limit is app-wide, so without it 64 queued trainings would lock every visitor out.
+TRAIN_GROUP, TRAIN_CONCURRENCY, TRAIN_QUEUE = "train-live", 1, 8
+BUSY = "busy: {n} live trainings are already waiting; try again in a minute (the other tabs answer meanwhile)"
 CSS = (
     ".pixelated img { image-rendering: pixelated; }"
-    # the face grid comes at native size (64 px per face): scale it up to the column, crisply
-    " #face-grid .image-frame { width: 100%; }"
-    " #face-grid img { width: 100%; height: auto; max-height: 75vh; object-fit: contain; }"
+    # the face grid comes at the size to show it (see handlers.faces_grid): as is, at most the column's width
+    " #face-grid img { width: auto; height: auto; max-width: 100%; max-height: 75vh; object-fit: contain; }"
 )
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
@@ -43,55 +60,118 @@ def _installed(candidates: tuple[str, ...], store: ModelStore) -> list[str]:
     return store.prefer_ready([m for m in candidates if m in installed]) or list(candidates[:1])
 
 
+def _file_paths(payload: Any) -> list[str]:
+    """Every uploaded file's path in a component's payload (an image, or an editor's background/layers)."""
+    data = payload.model_dump() if hasattr(payload, "model_dump") else payload
+    if isinstance(data, dict):
+        own = [data["path"]] if isinstance(data.get("path"), str) else []
+        return own + [p for v in data.values() if isinstance(v, dict | list) for p in _file_paths(v)]
+    if isinstance(data, list):
+        return [p for v in data for p in _file_paths(v)]
+    return []
+
+
 def _guard_upload(component: gr.components.Component, what: str) -> gr.components.Component:
-    """Turn a file that is not a readable image into a friendly toast instead of a processing error."""
+    """Check an uploaded image's dimensions from its header before anything decodes it (a 200 KB PNG can hold
+    13000x13000 pixels: 2.5 GB decoded), bound how many decode at once, and turn a file that is not a readable
+    image into a one-line toast instead of a processing error."""
     preprocess = component.preprocess
 
     def safe(payload: Any) -> Any:
         try:
-            return preprocess(payload)
+            for path in _file_paths(payload):
+                check_image_header(path)
+            with DECODES:
+                return preprocess(payload)
+        except HubModelsError as exc:
+            raise user_error(str(exc)) from None
         except gr.Error:
             raise
         except Exception:  # PIL's UnidentifiedImageError, truncated files, bad payloads
-            raise gr.Error(f"the {what} is not a readable image: upload a PNG, JPEG, WebP, BMP or GIF") from None
+            raise user_error(f"the {what} is not a readable image: upload a PNG, JPEG, WebP, BMP or GIF") from None
 
     component.preprocess = safe  # type: ignore[method-assign]
     return component
 
 
+def _guard_inputs(app: gr.Blocks) -> None:
+    """A value of the wrong type sent to the API (a word for a seed) gets a message naming the field, not a bare
+    ``{"error": null}``: Gradio shows only gr.Error texts to visitors (show_error=False), so convert."""
+    seen: set[int] = set()
+    for fn in app.fns.values():
+        for block in fn.inputs:
+            if block._id in seen or getattr(block, "_hub_models_guarded", False):
+                continue
+            seen.add(block._id)
+            preprocess = block.preprocess
+
+            def safe(payload: Any, _pre: Any = preprocess, _block: Any = block) -> Any:
+                try:
+                    return _pre(payload)
+                except gr.Error:
+                    raise
+                except Exception:
+                    name = getattr(_block, "label", None) or _block.get_block_name()
+                    raise user_error(f"{name}: {payload!r:.60} is not a valid value for this field") from None
+
+            block.preprocess = safe  # type: ignore[method-assign]
+            block._hub_models_guarded = True
+
+
 def _field(spec: Any) -> gr.components.Component:
-    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form."""
-    label, info = spec.label or spec.name, spec.help or None
+    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form.
+
+    interactive=True: Gradio decides whether a component is editable from the events that read it, and these
+    fields, made inside @gr.render, came out disabled (a plugin's digit or ψ could not be changed)."""
+    label, info, editable = spec.label or spec.name, spec.help or None, {"interactive": True}
     if spec.kind == "choice":
-        return gr.Dropdown([str(c) for c in spec.choices], value=spec.default, label=label, info=info)
+        return gr.Dropdown([str(c) for c in spec.choices], value=str(spec.default), label=label, info=info, **editable)
     if spec.kind in ("int", "float"):
         if spec.minimum is not None and spec.maximum is not None:
             step = 1 if spec.kind == "int" else 0.01
-            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info)
+            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info,
+                             **editable)  # fmt: skip
         return gr.Number(spec.default, label=label, info=info, precision=0 if spec.kind == "int" else None,
-                         minimum=spec.minimum, maximum=spec.maximum)  # fmt: skip
-    return gr.Textbox(str(spec.default), label=label, info=info)  # a kind this app does not know yet
+                         minimum=spec.minimum, maximum=spec.maximum, **editable)  # fmt: skip
+    return gr.Textbox(str(spec.default), label=label, info=info, **editable)  # a kind this app does not know yet
+
+
+def _train_slots(app: gr.Blocks) -> Any:
+    """A validator for "train live": refuses at once, with a clear message, when TRAIN_QUEUE trainings already
+    wait, so they never fill the app-wide queue. It runs when the request arrives, before it is queued."""
+
+    def check(*values: Any) -> list[dict[str, Any]]:
+        queue = getattr(getattr(app, "_queue", None), "event_queue_per_concurrency_id", {}).get(TRAIN_GROUP)
+        waiting = len(queue.queue) if queue is not None else 0
+        ok = waiting < TRAIN_QUEUE
+        return [gr.validate(ok, "" if ok else BUSY.format(n=waiting)), *(gr.validate(True, "") for _ in values[1:])]
+
+    return check
 
 
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
     store = store or ModelStore()
     h = Handlers(store)
+    describe = friendly(h.describe)
     # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (hourly, an hour old)
     with gr.Blocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tab("DCGAN faces"):
             faces = _installed(FACE_MODELS, store)
+            f_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
                 f_model = gr.Dropdown(faces, value=faces[0], label="model")
                 f_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 f_count = gr.Slider(1, 64, value=16, step=1, label="count")
-                f_psi = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="truncation ψ")
+                f_psi = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="truncation ψ",
+                                  info="< 1 trades variety for quality (latents scaled by ψ)")  # fmt: skip
             f_go = gr.Button("Generate", variant="primary")
             f_grid = gr.Image(label="faces (8 per row; download saves the PNG)", format="png", type="filepath",
                               elem_classes="pixelated", elem_id="face-grid",
                               buttons=["download", "fullscreen"])  # fmt: skip
             f_go.click(friendly(h.faces), [f_model, f_seed, f_count, f_psi], f_grid, api_name="faces")
+            gr.Markdown("**Interpolation**: the faces on the path between the latents of two seeds (same ψ).")
             with gr.Row():
                 i_a = gr.Number(1, label="seed A", precision=0, minimum=0)
                 i_b = gr.Number(2, label="seed B", precision=0, minimum=0)
@@ -99,22 +179,25 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             i_go = gr.Button("Interpolate")
             i_strip = gr.Image(label="strip", format="png", type="pil", elem_classes="pixelated")
             i_anim = gr.Image(label="animation", type="filepath")
-            i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim],
+            i_caption = gr.Markdown()
+            i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim, i_caption],
                        api_name="interpolate")  # fmt: skip
 
         with gr.Tab("CGAN digit picker"):
             digits = _installed(DIGIT_MODELS, store)
+            d_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
                 d_model = gr.Radio(digits, value=digits[0], label="model variant")
                 d_digit = gr.Dropdown(["all digits", *map(str, range(10))], value="all digits", label="digit")
                 d_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 d_count = gr.Slider(1, 100, value=100, step=1, label="count")
             d_go = gr.Button("Generate", variant="primary")
-            d_image = gr.Image(label="digits", format="png", type="pil", elem_classes="pixelated", height=560)
+            d_image = gr.Image(label="digits", format="png", type="filepath", elem_classes="pixelated", height=560)
             d_file = gr.File(label="download (PNG)")
             d_go.click(friendly(h.digits), [d_model, d_digit, d_seed, d_count], [d_image, d_file], api_name="digits")
 
         with gr.Tab("VAE reconstruction"):
+            v_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
                 pen = gr.Brush(default_size=20, colors=["#000000"], default_color="#000000", color_mode="fixed")
                 v_sketch = _guard_upload(
@@ -122,9 +205,15 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                                  brush=pen, layers=False, transforms=(), height=360),
                     "drawing",
                 )  # fmt: skip
+                # image_mode=None: Gradio hands over the file as uploaded (no RGB conversion, which decodes the
+                # whole picture and turns a transparent background black); the handler decodes it, bounded
                 v_upload = _guard_upload(
-                    gr.Image(label="…or upload a picture", type="filepath", sources=["upload"]), "upload"
+                    gr.Image(label="…or upload a picture", type="filepath", sources=["upload"], image_mode=None),
+                    "upload",
                 )
+            # the latest of the two is the input: an upload clears the drawing, drawing clears the upload
+            v_upload.upload(lambda: None, None, v_sketch, api_visibility="private", show_progress="hidden")
+            v_sketch.input(lambda: None, None, v_upload, api_visibility="private", show_progress="hidden")
             with gr.Row():
                 v_go = gr.Button("Reconstruct the drawing / upload", variant="primary")
             with gr.Row():
@@ -150,6 +239,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             w_go.click(friendly(h.vae_walk), [s_seed, w_x, w_y, w_steps], s_out, api_name="vae_walk")
 
         with gr.Tab("2-D toy distribution"):
+            t_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
                 t_target = gr.Radio(list(TOY_MODELS), value=next(iter(TOY_MODELS)), label="target")
                 t_seed = gr.Number(0, label="seed", precision=0, minimum=0)
@@ -157,16 +247,15 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Row():
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
-            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated", height=420,
+            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target (grey) vs generated (orange) points",
+                                    elem_id="toy-plot", height=420, x_title="x", y_title="y",
                                     color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
             t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
-
-            def train_live(target: str, steps: Any, seed: Any, progress: gr.Progress = gr.Progress()):  # noqa: B008
-                yield from friendly_stream(h.toy_train)(target, steps, seed, progress)
-
-            t_train.click(train_live, [t_target, t_steps, t_seed], [t_plot, t_text], api_name="toy_train",
-                          concurrency_limit=1)  # fmt: skip
+            # progress only as the small timer: the full overlay would hide the plot that is the point of it
+            t_train.click(friendly_stream(h.toy_train), [t_target, t_steps, t_seed], [t_plot, t_text],
+                          api_name="toy_train", concurrency_id=TRAIN_GROUP, concurrency_limit=TRAIN_CONCURRENCY,
+                          validator=_train_slots(app), show_progress="minimal")  # fmt: skip
 
         with gr.Tab("All models"):
             models = store.prefer_ready(list_models())
@@ -174,7 +263,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 a_model = gr.Dropdown(models, value=models[0] if models else None, label="model")
                 a_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 a_count = gr.Slider(1, 100, value=16, step=1, label="count")
-            a_info = gr.Markdown()
+            a_info = gr.Markdown(elem_classes="tab-line")
 
             @gr.render(inputs=a_model)
             def form(model_id: str) -> None:
@@ -185,16 +274,12 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 names = [spec.name for spec in get_model_class(model_id).inputs]
 
                 def run(seed: Any, count: Any, *values: Any) -> Any:
-                    import json
-
                     return friendly(h.generic)(model_id, seed, count, json.dumps(dict(zip(names, values))))
 
-                go.click(run, [a_seed, a_count, *fields], [a_out, a_file])
+                go.click(run, [a_seed, a_count, *fields], [a_out, a_file], api_visibility="private")
 
-            a_out = gr.Image(label="samples", format="png", type="pil", elem_classes="pixelated")
+            a_out = gr.Image(label="samples", format="png", type="filepath", elem_classes="pixelated")
             a_file = gr.File(label="download (PNG)")
-            a_model.change(h.describe, a_model, a_info)
-            app.load(h.describe, a_model, a_info)
             # a fixed endpoint for API clients: inputs as JSON
             api_json = gr.Textbox(visible=False)
             api_btn = gr.Button(visible=False)
@@ -204,31 +289,52 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             broken = plugin_errors()
             if broken:
                 gr.Markdown("Plugins that failed to load: " + "; ".join(f"`{k}`: {v}" for k, v in broken.items()))
+
+        # each tab's one line (what the model is, its measured quality), kept in step with the chosen model
+        gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden")
+        for trigger, source, info in ((d_model.change, d_model, d_info), (a_model.change, a_model, a_info)):
+            gr.on([app.load, trigger], describe, source, info, api_visibility="private", show_progress="hidden")
+        gr.on([app.load, t_target.change], lambda t: describe(TOY_MODELS.get(t, "")), t_target, t_info,
+              api_visibility="private", show_progress="hidden")  # fmt: skip
+        app.load(lambda: describe("vae-digits"), None, v_info, api_visibility="private", show_progress="hidden")
+    _guard_inputs(app)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return app
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="the hub-models Gradio demo")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--share", action="store_true")
-    parser.add_argument("--weights", action="append", default=[], metavar="MODEL=REF")
-    return parser.parse_args(argv)
+def weights_option(items: list[str]) -> dict[str, str]:
+    """``--weights MODEL=REF`` values → {model id: ref}, model ids exactly as listed (dashes kept)."""
+    weights = {}
+    for item in items:
+        model_id, sep, ref = item.partition("=")
+        model_id, ref = model_id.strip(), ref.strip()
+        if not sep or not model_id or not ref:
+            raise HubModelsError(f"--weights {item!r} must look like MODEL=REF, e.g. dcgan-faces=org/name@v1")
+        get_model_class(model_id)  # an unknown id fails here, naming the installed ones
+        weights[model_id] = ref
+    return weights
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, weights: dict[str, str] | None = None,
-           **kwargs: Any) -> gr.Blocks:  # fmt: skip
+def launch(host: str | None = None, port: int | None = None, share: bool = False,
+           weights: dict[str, str] | None = None, **kwargs: Any) -> gr.Blocks:  # fmt: skip
     store = ModelStore(weights)
     if store.device == "cpu":  # one intra-op thread pool per concurrent request, not all of them on every core
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
     app = build_app(store)
     kwargs.setdefault("max_file_size", MAX_UPLOAD)
+    # `kill`/docker stop send SIGTERM: exit normally so atexit removes the app's temporary files
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
     return app
 
 
+def threading_is_main() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    weights = dict(item.split("=", 1) for item in args.weights if "=" in item)
-    launch(args.host, args.port, args.share, weights)
+    """``python demo/app.py [options]``: the same options as ``hub-models demo`` (one parser, in the CLI)."""
+    from ..cli import main as cli
+
+    sys.exit(cli(["demo", *(sys.argv[1:] if argv is None else argv)]))

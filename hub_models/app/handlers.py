@@ -5,11 +5,15 @@ Every handler validates its inputs and turns user errors into ``gr.Error`` (a to
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import tempfile
+import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,18 +24,47 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..images import render_grid
 from ..registry import get_model_class, list_models
-from .preprocess import mnist_like
+from .preprocess import MAX_UPLOAD_PIXELS, mnist_like
 from .store import ModelStore, gpu
 
 FACE_MODELS = ("dcgan-faces", "convgan-faces128")
 DIGIT_MODELS = ("cgan-digits", "cgan-digits-mlp")
 TOY_MODELS = {"Gaussian (seed 001)": "gan-toy2d", "ring of 8 Gaussians": "gan-ring8"}
-MAX_SEED = 2**31 - 1
+# the headline metrics a card may carry, and how to read them (counts and spreads are left to the card)
+METRIC_HINTS = {
+    "fid": "Inception FID, lower is better",
+    "kid": "lower is better",
+    "label_accuracy": "share drawn as the asked digit",
+    "test_loss": "BCE + KL per test image, lower is better",
+    "classifier_fid": "Fréchet distance in MNIST-classifier features, lower is better",
+    "w2": "Wasserstein-2 to the target, lower is better",
+    "modes_covered": "of 8",
+}
 MAX_UPLOAD_BYTES = 10 * 2**20
 OUT = Path(tempfile.mkdtemp(prefix="hub-models-demo-"))
+atexit.register(shutil.rmtree, OUT, ignore_errors=True)  # the app's launch() turns SIGTERM into a normal exit
+# Decoding an upload costs up to ~64 MB (16 MP RGBA) however small the file: two at a time, the rest wait.
+DECODES = threading.BoundedSemaphore(2)
+
+# The models the GPU functions below use. Module-level on purpose: on a ZeroGPU Space, spaces.GPU pickles each
+# call's arguments into a forked GPU worker, which inherits this global instead (a store holds a lock and
+# loaded models, which do not pickle). build_app() sets it.
+_STORE: ModelStore | None = None
+
+
+def use_store(store: ModelStore) -> None:
+    global _STORE
+    _STORE = store
+
+
+def _model(model_id: str):
+    if _STORE is None:
+        raise HubModelsError("the demo's models are not set up: call hub_models.app.build_app() first")
+    return _STORE.get(model_id)
 
 
 def friendly(fn: Callable) -> Callable:
@@ -42,9 +75,14 @@ def friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except HubModelsError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
 
     return wrapper
+
+
+def user_error(message: str) -> gr.Error:
+    """A toast for the visitor; no traceback in the server log (it is the visitor's mistake, not a bug)."""
+    return gr.Error(message, print_exception=False)
 
 
 def friendly_stream(fn: Callable) -> Callable:
@@ -53,7 +91,7 @@ def friendly_stream(fn: Callable) -> Callable:
         try:
             yield from fn(*args, **kwargs)
         except HubModelsError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
 
     return wrapper
 
@@ -66,6 +104,16 @@ def whole(value: Any, name: str, lo: int, hi: int) -> int:
     if not number.is_integer() or not lo <= number <= hi:
         raise HubModelsError(f"{name} must be a whole number from {lo} to {hi}, got {value}")
     return int(number)
+
+
+def number(value: Any, name: str, lo: float, hi: float) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise HubModelsError(f"{name} must be a number from {lo:g} to {hi:g}") from None
+    if not lo <= result <= hi:
+        raise HubModelsError(f"{name} must be a number from {lo:g} to {hi:g}, got {value}")
+    return result
 
 
 def upscale(picture: Image.Image, target: int = 512) -> Image.Image:
@@ -105,53 +153,148 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 
 
+def save_gif(frames: list[Image.Image], stem: str) -> str:
+    """An animated GIF under a name of its own: concurrent requests never share (or half-read) a file."""
+    prune()
+    path = OUT / f"{stem}-{uuid.uuid4().hex[:8]}.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The GPU work. Every function handed to spaces.GPU is module-level and takes plain, picklable values (ids,
+# numbers, dicts, CPU tensors) and returns picklable ones (paths, PIL images, strings); inputs are validated
+# before, by the Handlers methods. tests/test_space.py pickles each of them with the arguments the app passes.
+# ---------------------------------------------------------------------------------------------------------------
+@gpu
+@friendly
+def faces_grid(model_id: str, seed: int, count: int, truncation: float) -> str:
+    """The faces as one PNG grid: at native resolution from 8 faces on (a 128 px model: from 4), and for fewer
+    upscaled by a whole factor of at most 4 to about 512 px, so one face is a face, not a wall of blocks; the
+    page shows it at that size (at most the column's width) with crisp pixels, and its download button saves the
+    file. One file per request, not one per face: Gradio's per-file work (encode, hash, copy, path checks, under
+    the GIL) was 60% of a 16-face request's server time; and ``save_png``'s fast zlib level encodes the grid in
+    half the time of Gradio's default."""
+    images = _model(model_id).generate(count, seed=seed, truncation=truncation)
+    grid = render_grid(images, nrow=min(8, count))
+    factor = min(4, max(1, 512 // max(grid.size)))
+    grid = grid.resize((grid.width * factor, grid.height * factor), Image.NEAREST) if factor > 1 else grid
+    return save_png(grid, f"{model_id}-seed{seed}-n{count}")
+
+
+@gpu
+@friendly
+def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, truncation: float) -> tuple[Any, str]:
+    """A strip of the faces between two seeds, and the same frames as a looping GIF (forward and back)."""
+    frames = _model(model_id).interpolate(seed_a, seed_b, steps=steps, truncation=truncation)
+    strip = upscale(render_grid(frames, nrow=steps, padding=0), 128 * steps)
+    pictures = [upscale(to_pil(f), 256) for f in frames]
+    psi = f"{truncation:g}".replace(".", "p")
+    return strip, save_gif(pictures + pictures[::-1][1:-1], f"{model_id}-{seed_a}-{seed_b}-{steps}-psi{psi}")
+
+
+@gpu
+@friendly
+def digit_grid(model_id: str, label: str, seed: int, count: int) -> str:
+    model = _model(model_id)
+    images = model.generate(count, seed=seed, label=label)
+    picture = render_grid(images, nrow=model.grid_nrow(count, label=model.parse_inputs({"label": label})["label"]))
+    return save_png(upscale(picture, 640), f"{model_id}-{label}-seed{seed}-n{count}")
+
+
+@gpu
+@friendly
+def vae_pair(x: torch.Tensor) -> tuple[Image.Image, str]:
+    """``x`` (1x1x28x28, CPU) next to its reconstruction, and the reconstruction error."""
+    recon = _model("vae-digits").reconstruct(x).cpu()
+    side = torch.cat([x, recon]).clamp(0, 1)
+    bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum").item()
+    mse = torch.mean((recon - x) ** 2).item()
+    picture = upscale(render_grid(side, nrow=2, padding=2), 448)
+    return picture, f"input (left) vs reconstruction (right): MSE {mse:.4f} per pixel, BCE {bce:.1f} nats"
+
+
+@gpu
+@friendly
+def vae_prior(seed: int, count: int) -> Image.Image:
+    return upscale(render_grid(_model("vae-digits").generate(count, seed=seed)), 560)
+
+
+@gpu
+@friendly
+def vae_latent_walk(seed: int, dims: tuple[int, int], steps: int) -> Image.Image:
+    grid = _model("vae-digits").latent_walk(seed=seed, dims=dims, steps=steps)
+    return upscale(render_grid(grid, nrow=steps, padding=0), 560)
+
+
+@gpu
+@friendly
+def plugin_grid(model_id: str, seed: int, count: int, inputs: dict[str, Any]) -> str:
+    model = _model(model_id)
+    samples = model.generate(count, seed=seed, **inputs)
+    picture = model.render(samples, nrow=model.grid_nrow(count, **model.parse_inputs(inputs)))
+    if model.output == "image":
+        picture = upscale(picture, 640)
+    return save_png(picture, f"{model_id}-seed{seed}-n{count}")
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """An image file's width and height from its header, without decoding the pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:  # lazy: reads the header only
+                return img.size
+    except Image.DecompressionBombError:  # PIL refuses > 2x its pixel limit before reading further
+        raise HubModelsError(TOO_LARGE) from None
+    except (OSError, ValueError, SyntaxError):
+        raise HubModelsError("the upload is not a readable image: upload a PNG, JPEG, WebP, BMP or GIF") from None
+
+
+TOO_LARGE = f"the picture is too large: upload one under {MAX_UPLOAD_PIXELS // 2**20} megapixels"
+
+
+def check_image_header(path: str | Path) -> None:
+    width, height = image_size(path)
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise HubModelsError(f"{TOO_LARGE} (this one is {width}x{height})")
+
+
 class Handlers:
+    """What the buttons do: validate the visitor's values, then call the GPU functions above."""
+
     def __init__(self, store: ModelStore) -> None:
         self.store = store
+        use_store(store)
 
-    def model(self, model_id: str, allowed: tuple[str, ...] | None = None):
-        if allowed is not None and model_id not in allowed:
+    @staticmethod
+    def allowed(model_id: str, allowed: tuple[str, ...]) -> str:
+        if model_id not in allowed:
             raise HubModelsError(f"unknown model {model_id!r}: choose one of {', '.join(allowed)}")
-        return self.store.get(model_id)
+        return model_id
 
     # ------------------------------------------------------------------ faces
-    @gpu
     def faces(self, model_id: str, seed: Any, count: Any, truncation: Any) -> str:
-        """The faces as one PNG grid at native resolution: the page upscales it crisply (image-rendering:
-        pixelated) and its download button saves the file. One file per request, not one per face: Gradio's
-        per-file work (encode, hash, copy, path checks, under the GIL) was 60% of a 16-face request's server
-        time; and ``save_png``'s fast zlib level encodes the grid in half the time of Gradio's default."""
-        model = self.model(model_id, FACE_MODELS)
+        model_id = self.allowed(model_id, FACE_MODELS)
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 64)
-        images = model.generate(count, seed=seed, truncation=truncation)
-        return save_png(render_grid(images, nrow=min(8, count)), f"{model_id}-seed{seed}-n{count}")
+        return faces_grid(model_id, seed, count, number(truncation, "truncation ψ", 0.1, 1.0))
 
-    @gpu
-    def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, truncation: Any) -> tuple[Any, str]:
-        model = self.model(model_id, FACE_MODELS)
+    def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, truncation: Any) -> tuple[Any, str, str]:
+        """The strip, the GIF, and a caption naming what they show (the inputs may have changed since)."""
+        model_id = self.allowed(model_id, FACE_MODELS)
         seed_a, seed_b = whole(seed_a, "seed A", 0, MAX_SEED), whole(seed_b, "seed B", 0, MAX_SEED)
-        steps = whole(steps, "steps", 2, 32)
-        if not hasattr(model, "interpolate"):
+        steps, psi = whole(steps, "steps", 2, 32), number(truncation, "truncation ψ", 0.1, 1.0)
+        if not get_model_class(model_id).supports_interpolation:
             raise HubModelsError(f"{model_id} does not offer interpolation")
-        frames = model.interpolate(seed_a, seed_b, steps=steps, truncation=float(truncation))
-        strip = upscale(render_grid(frames, nrow=steps, padding=0), 128 * steps)
-        pictures = [upscale(to_pil(f), 256) for f in frames]
-        gif = OUT / f"{model_id}-{seed_a}-{seed_b}-{steps}.gif"
-        loop = pictures + pictures[::-1][1:-1]
-        loop[0].save(gif, save_all=True, append_images=loop[1:], duration=120, loop=0)
-        return strip, str(gif)
+        strip, gif = face_interpolation(model_id, seed_a, seed_b, steps, psi)
+        return strip, gif, f"{model_id}: seed {seed_a} → seed {seed_b}, ψ = {psi:g}, {steps} steps"
 
     # ------------------------------------------------------------------ digits
-    @gpu
     def digits(self, model_id: str, digit: str, seed: Any, count: Any) -> tuple[str, str]:
-        model = self.model(model_id, DIGIT_MODELS)
+        model_id = self.allowed(model_id, DIGIT_MODELS)
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100)
-        label = "all" if str(digit).startswith("all") else digit
-        if label == "all":
-            count = max(10, count - count % 10)  # whole rows, one per digit
-        images = model.generate(count, seed=seed, label=label)
-        picture = render_grid(images, nrow=model.grid_nrow(count, label=model.parse_inputs({"label": label})["label"]))
-        path = save_png(upscale(picture, 640), f"{model_id}-{label}-seed{seed}-n{count}")
+        label = "all" if str(digit).startswith("all") else str(digit)
+        path = digit_grid(model_id, label, seed, count)
         return path, path
 
     # ------------------------------------------------------------------ VAE
@@ -176,16 +319,21 @@ class Handlers:
             raise HubModelsError("upload a PNG, JPEG, WebP, BMP or GIF image")
         if path.stat().st_size > MAX_UPLOAD_BYTES:
             raise HubModelsError("the upload is larger than 10 MB: use a smaller picture")
-        try:
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGBA"))
-        except OSError:
-            raise HubModelsError("the upload is not a readable image") from None
+        check_image_header(path)  # before any pixel is decoded
+        with DECODES:
+            try:
+                with Image.open(path) as img:
+                    img.thumbnail((1024, 1024))  # plenty for a 28x28 digit; bounds the arrays below
+                    array = np.asarray(img.convert("RGBA"))
+            except OSError:
+                raise HubModelsError("the upload is not a readable image") from None
         return mnist_like(array)
 
     def vae_input(self, sketch: Any, upload: Any, example: Any = None) -> torch.Tensor:
-        """What to reconstruct: the drawing if it has ink, else the upload, else a test-set example."""
+        """What to reconstruct: the drawing or the upload (not both), else a test-set example."""
         drawn = self.sketch_ink(sketch)
+        if drawn is not None and upload is not None:
+            raise HubModelsError("there is both a drawing and an upload: clear the one you do not want")
         if drawn is not None:
             return drawn
         if upload is not None:
@@ -220,37 +368,22 @@ class Handlers:
         """Reconstruct test-set image ``index``."""
         return self.vae_reconstruct(None, None, whole(index, "test example", 0, len(self.test_set()) - 1))
 
-    @gpu
     def vae_reconstruct(self, sketch: Any, upload: Any, example: Any = None) -> tuple[Image.Image, str]:
-        vae = self.model("vae-digits")
-        x = self.vae_input(sketch, upload, example)
-        recon = vae.reconstruct(x)
-        side = torch.cat([x, recon]).clamp(0, 1)
-        bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum").item()
-        mse = torch.mean((recon - x) ** 2).item()
-        picture = upscale(render_grid(side, nrow=2, padding=2), 448)
-        return picture, f"input (left) vs reconstruction (right): MSE {mse:.4f} per pixel, BCE {bce:.1f} nats"
+        return vae_pair(self.vae_input(sketch, upload, example))
 
-    @gpu
     def vae_sample(self, seed: Any, count: Any) -> Image.Image:
-        vae = self.model("vae-digits")
-        images = vae.generate(whole(count, "count", 1, 100), seed=whole(seed, "seed", 0, MAX_SEED))
-        return upscale(render_grid(images), 560)
+        return vae_prior(whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100))
 
-    @gpu
     def vae_walk(self, seed: Any, dim_x: Any, dim_y: Any, steps: Any) -> Image.Image:
-        vae = self.model("vae-digits")
-        z = vae.config.z_dim - 1
+        z = _model("vae-digits").config.z_dim - 1
         dims = (whole(dim_x, "x dimension", 0, z), whole(dim_y, "y dimension", 0, z))
-        steps = whole(steps, "steps", 2, 20)
-        grid = vae.latent_walk(seed=whole(seed, "seed", 0, MAX_SEED), dims=dims, steps=steps)
-        return upscale(render_grid(grid, nrow=steps, padding=0), 560)
+        return vae_latent_walk(whole(seed, "seed", 0, MAX_SEED), dims, whole(steps, "steps", 2, 20))
 
     # ------------------------------------------------------------------ the 2-D toys
     def toy_model(self, target: str):
         if target not in TOY_MODELS:
             raise HubModelsError(f"unknown target {target!r}: choose one of {', '.join(TOY_MODELS)}")
-        return self.model(TOY_MODELS[target])
+        return _model(TOY_MODELS[target])
 
     @staticmethod
     def scatter(real: torch.Tensor, fake: torch.Tensor) -> pd.DataFrame:
@@ -279,32 +412,28 @@ class Handlers:
         fake = model.generate(1000, seed=whole(seed, "seed", 0, MAX_SEED))
         return self.plot(model.reference_points(), fake), "bundled weights: " + self.metric_text(model)
 
-    def toy_train(
-        self, target: str, steps: Any, seed: Any, progress: Any = None
-    ) -> Iterator[tuple[gr.ScatterPlot, str]]:
-        """Train a fresh copy of the toy GAN in-process, yielding the moving distribution."""
+    def toy_train(self, target: str, steps: Any, seed: Any) -> Iterator[tuple[gr.ScatterPlot, str]]:
+        """Train a fresh copy of the toy GAN in-process (CPU), yielding the moving distribution 20 times: each
+        frame replaces the plot, and the text says the step (no progress bar over the plot it would hide)."""
+        from ..engine import Trainer, TrainSettings
+
         base = self.toy_model(target)
         steps, seed = whole(steps, "steps", 10, 5000), whole(seed, "seed", 0, MAX_SEED)
-        torch.manual_seed(seed)
+        # the engine's own step API with the recipe's batch and schedule, scaled to this run: one training loop
+        settings = TrainSettings(
+            steps=steps,
+            seed=seed,
+            batch_size=base.train_defaults.get("batch_size", 256),
+            lr_schedule=base.train_defaults.get("lr_schedule", "constant"),
+            device="cpu",
+            progress=False,
+        )
         model = type(base)(base.config)
-        setup = model.setup_training(torch.device("cpu"))
-        data = model.load_data(None)["points"]
-        batch = base.train_defaults.get("batch_size", 256)
-        g = torch.Generator().manual_seed(seed)
+        trainer = Trainer(model, settings, model.load_data(None), device=torch.device("cpu"))
         real = model.reference_points()
-        every, tick = max(1, steps // 20), max(1, steps // 100)
-        for opt in setup.optimizers.values():
-            for group in opt.param_groups:
-                group["initial_lr"] = group["lr"]
-        for step in range(1, steps + 1):
-            for opt in setup.optimizers.values():  # the recipe's linear decay, scaled to this run
-                for group in opt.param_groups:
-                    if base.train_defaults.get("lr_schedule") == "linear":
-                        group["lr"] = group["initial_lr"] * (1 - (step - 1) / steps)
-            idx = torch.randint(0, len(data), (batch,), generator=g)
-            model.train_step(setup, {"points": data[idx]})
-            if progress is not None and (step % tick == 0 or step == steps):  # ~100 updates, not one per step
-                progress(step / steps, desc=f"step {step}/{steps}")
+        every = max(1, steps // 20)
+        for _ in trainer.run():
+            step = trainer.step
             if step % every == 0 or step == steps:
                 model.net.eval()
                 fake = model.generate(1000, seed=0)
@@ -314,8 +443,7 @@ class Handlers:
                 yield self.plot(real, fake), text
 
     # ------------------------------------------------------------------ any plugin
-    @gpu
-    def generic(self, model_id: str, seed: Any, count: Any, inputs_json: str) -> tuple[Image.Image, str]:
+    def generic(self, model_id: str, seed: Any, count: Any, inputs_json: str) -> tuple[str, str]:
         if model_id not in list_models():
             raise HubModelsError(f"unknown model {model_id!r}; installed: {', '.join(list_models())}")
         try:
@@ -324,22 +452,22 @@ class Handlers:
             raise HubModelsError('inputs must be a JSON object, e.g. {"label": "7"}') from None
         if not isinstance(inputs, dict):
             raise HubModelsError('inputs must be a JSON object, e.g. {"label": "7"}')
-        model = self.model(model_id)
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100)
-        samples = model.generate(count, seed=seed, **inputs)
-        picture = model.render(samples, nrow=model.grid_nrow(count, **model.parse_inputs(inputs)))
-        if model.output == "image":
-            picture = upscale(picture, 640)
-        path = save_png(picture, f"{model_id}-seed{seed}-n{count}")
+        path = plugin_grid(model_id, seed, count, inputs)
         return path, path
 
     def describe(self, model_id: str) -> str:
+        """One line for a model: what it is (its card's summary) and its measured quality (the card's metrics)."""
+        if not model_id:
+            return ""
         cls = get_model_class(model_id)
         reason = self.store.status(model_id)
-        lines = [f"**{model_id}** — {cls.card.summary}"]
+        line = f"**{model_id}**: {cls.card.summary.rstrip('.')}."
         if reason:
-            lines.append(f"⚠️ {reason}")
-        elif self.store.get(model_id).metric_values:
-            shown = {k: v for k, v in self.store.get(model_id).metric_values.items() if isinstance(v, int | float)}
-            lines.append("metrics on the card: " + ", ".join(f"{k} = {v}" for k, v in shown.items()))
-        return "\n\n".join(lines)
+            return f"{line} ⚠️ {reason}"
+        values = self.store.get(model_id).metric_values
+        numbers = {k: v for k, v in values.items() if isinstance(v, int | float)}
+        shown = [f"{k} = {numbers[k]:g} ({hint})" for k, hint in METRIC_HINTS.items() if k in numbers]
+        if shown:
+            line += " Measured on its card: " + ", ".join(shown) + "."
+        return line

@@ -15,11 +15,23 @@ from ..registry import load
 try:  # on a ZeroGPU Space, GPU work must run inside functions wrapped by spaces.GPU
     import spaces  # type: ignore[import-not-found]
 
-    gpu = spaces.GPU
-except ImportError:  # everywhere else the wrapper is a no-op
+    _spaces_gpu = spaces.GPU
+except ImportError:  # everywhere else (and with spaces installed but no ZeroGPU) the wrapper is a no-op
 
-    def gpu(fn: Any) -> Any:
+    def _spaces_gpu(fn: Any) -> Any:
         return fn
+
+
+GPU_TASKS: list[Any] = []  # every function handed to spaces.GPU, for tests/test_space.py to check
+
+
+def gpu(fn: Any) -> Any:
+    """spaces.GPU, for module-level functions of picklable arguments only: on ZeroGPU each call's arguments are
+    pickled into a forked GPU worker (a bound method would drag its object, locks included, along)."""
+    if fn.__qualname__ != fn.__name__ or fn.__name__ == "<lambda>":
+        raise TypeError(f"spaces.GPU needs a module-level function, got {fn.__qualname__}")
+    GPU_TASKS.append(fn)
+    return _spaces_gpu(fn)
 
 
 def env_weights() -> dict[str, str]:
@@ -50,7 +62,7 @@ class ModelStore:
             except HubModelsError as exc:
                 self._errors[model_id] = f"{model_id} is not available: {exc}"
                 raise HubModelsError(self._errors[model_id]) from None
-            if hasattr(model, "inference_dtype") and self.device == "cpu" and _cpu_has_bf16():
+            if torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16():
                 model.inference_dtype = torch.bfloat16  # ~3x faster faces on this CPU, pixels within 2/255
             self._models[model_id] = model
             return model

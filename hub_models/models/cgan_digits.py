@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
+from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
@@ -115,6 +116,12 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     )
     train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
+    reduced_precision = (torch.bfloat16,)
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._folded = FoldedGenerator()
+
     def build(self, config: CganDigitsConfig) -> nn.Module:
         gen = ConditionalGenerator(config.nz, config.ngf)
         gen.apply(dcgan_init)
@@ -127,9 +134,18 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         return torch.randn(n, self.config.nz, generator=generator), labels
 
     def decode(self, latents: tuple[torch.Tensor, torch.Tensor], label: Any = "all") -> torch.Tensor:
+        # as dcgan-faces: the BN-folded copy, channels_last on the CPU, in inference_dtype (float32 by default,
+        # within 2e-4/255 of the plain net; bfloat16, the demo's choice on AVX512-BF16/AMX CPUs: a 100-digit grid
+        # ~2.2x faster on one core, pixels within 4/255). Training mode runs the real network.
         z, labels = latents
         onehot = F.one_hot(labels.to(z.device), NUM_CLASSES).to(z.dtype)
-        return (self.net(z, onehot) + 1) / 2
+        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
+        if net is self.net:
+            return (self.net(z, onehot) + 1) / 2
+        x = torch.cat([z, onehot], 1)[:, :, None, None].to(next(net.parameters()).dtype)
+        if x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return (net(x).float() + 1) / 2
 
     def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
         return load_mnist(root, split, name=self.config.dataset)

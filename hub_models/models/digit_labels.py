@@ -18,7 +18,7 @@ LABEL_INPUT = Input(
     "all",
     label="digit",
     choices=("all", *map(str, range(NUM_CLASSES))),
-    help="a digit 0-9, or 'all' for one row per digit",
+    help="a digit 0-9, or 'all' for every digit (one row each when the count is a multiple of 10)",
 )
 
 
@@ -46,16 +46,18 @@ def parse_label(value: Any) -> Any:
 
 
 def labels_for(n: int, label: Any) -> torch.Tensor:
-    """n labels: 'all' → digits in order, ceil(n/10) of each (one grid row per digit); a list is cycled."""
-    if label == "all":
-        per_digit = math.ceil(n / NUM_CLASSES)
-        return torch.arange(NUM_CLASSES).repeat_interleave(per_digit)[:n]
-    digits = torch.tensor(label, dtype=torch.long)
+    """n labels: 'all' → every digit, n/10 of each in order (one grid row per digit) when n is a multiple of 10,
+    else 0-9 cycled (one grid column per digit: 16 draws 0-9 then 0-5, never dropping 8 and 9); a list is cycled."""
+    if label == "all" and n % NUM_CLASSES == 0:
+        return torch.arange(NUM_CLASSES).repeat_interleave(n // NUM_CLASSES)
+    digits = torch.arange(NUM_CLASSES) if label == "all" else torch.tensor(label, dtype=torch.long)
     return digits.repeat(math.ceil(n / len(digits)))[:n]
 
 
 def grid_nrow(n: int, label: Any) -> int | None:
-    return math.ceil(n / NUM_CLASSES) if label == "all" else None
+    if label != "all":
+        return None
+    return n // NUM_CLASSES if n % NUM_CLASSES == 0 else min(n, NUM_CLASSES)
 
 
 class DigitLabelsMixin:
