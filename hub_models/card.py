@@ -1,15 +1,27 @@
 """Model cards: YAML front matter (huggingface_hub ``ModelCardData``) plus a body built from the plugin's
-declared ``card`` info, its measured metrics and the checkpoint's provenance. No per-model code."""
+declared ``card`` info, its measured metrics and the checkpoint's provenance. No per-model code.
+
+Evaluation results go to the Hub in both formats its parsers read: the ``.eval_results/*.yaml`` files
+(``huggingface_hub.EvalResultEntry``; what model pages render today) and the legacy ``model-index`` in the
+front matter. Only the model's own numbers are results: a metric declared ``reference=True`` (a property of the
+data, such as real-vs-real distance) appears in the card's table for scale, never as a result.
+
+``python -m hub_models.card`` rewrites the card (and config.json) of every local checkpoint from its config.json.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
+
+EVAL_RESULTS_NAME = ".eval_results/hub-models.yaml"
 
 TEMPLATE = """---
 {{ card_data }}
@@ -26,14 +38,14 @@ TEMPLATE = """---
 ## Use
 
 ```bash
-pip install hub-models
-hub-models generate {{ model_id }} --weights {{ repo_ref }} -n 16 --seed 0 -o samples.png
+pip install {{ package }}
+hub-models generate {{ model_id }} --weights {{ repo_id }} -n 16 --seed 0 -o samples.png
 ```
 
 ```python
 import hub_models
 
-model = hub_models.load("{{ model_id }}", weights="{{ repo_ref }}")
+model = hub_models.load("{{ repo_id }}")  # the plugin comes from config.json's model_type
 samples = model.generate(16, seed=0{{ example_inputs }})
 ```
 
@@ -45,12 +57,36 @@ samples = model.generate(16, seed=0{{ example_inputs }})
 
 {{ training }}
 
+## Licence
+
+{{ licence }}
+
 ## Source and notes
 
 {{ source }}
 
 {{ notes }}
 """
+
+
+class AtomicModelCard(ModelCard):
+    """A ModelCard whose ``save`` replaces the file in one rename (``save_pretrained`` calls it)."""
+
+    def save(self, filepath: str | Path) -> None:
+        from .utils import atomic_path
+
+        with atomic_path(filepath) as tmp:
+            tmp.write_text(str(self), encoding="utf-8", newline="")
+
+
+def _results(model: GenerativeModel) -> list[tuple[Any, float]]:
+    """(metric, value) of the model's own measured numbers (no reference metrics, nothing unmeasured)."""
+    values = model.metric_values or {}
+    return [
+        (m, float(values[m.key]))
+        for m in model.metrics
+        if not m.reference and isinstance(values.get(m.key), int | float) and not isinstance(values[m.key], bool)
+    ]
 
 
 def _metrics_table(model: GenerativeModel) -> str:
@@ -60,7 +96,8 @@ def _metrics_table(model: GenerativeModel) -> str:
         value = values.get(metric.key)
         shown = "not measured" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
         goal = "" if metric.goal is None else ("≥ " if metric.higher_is_better else "≤ ") + f"{metric.goal:g}"
-        rows.append(f"| {metric.name} | {shown} | {goal} | {metric.protocol} |")
+        name = f"{metric.name} (reference, not a result of the model)" if metric.reference else metric.name
+        rows.append(f"| {name} | {shown} | {goal} | {metric.protocol} |")
     if len(rows) == 2:
         return "This model declares no metrics."
     extra = values.get("eval_command")
@@ -70,13 +107,18 @@ def _metrics_table(model: GenerativeModel) -> str:
     return "\n".join(rows)
 
 
-def _training_section(model: GenerativeModel) -> str:
-    prov = model.provenance or {}
+def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str:
+    from .weights import RECIPE_NAME, public_provenance
+
+    prov = public_provenance(model.provenance or {})
     if not prov:
         return "No training provenance recorded (weights not produced by `hub-models train`)."
     lines = []
     if prov.get("command"):
         lines.append(f"Reproduce with `{prov['command']}`.")
+    if recipe:
+        url = f"https://huggingface.co/{repo_id}/blob/main/{RECIPE_NAME}"
+        lines.append(f"The recipe is [`{RECIPE_NAME}`]({url}) in this repository (pass it as `--config`).")
     keys = ("dataset", "steps", "epochs", "seed", "device", "git_revision", "finished")
     lines += [f"- {key}: {prov[key]}" for key in keys if prov.get(key) is not None]
     if prov.get("train_settings"):
@@ -86,26 +128,68 @@ def _training_section(model: GenerativeModel) -> str:
     return "\n".join(lines)
 
 
-def build_card(model: GenerativeModel, repo_id: str | None = None) -> ModelCard:
+def _licence(model: GenerativeModel) -> str:
     info = model.card
-    eval_results = []
-    for metric in model.metrics:
-        value = (model.metric_values or {}).get(metric.key)
-        if isinstance(value, int | float):
-            eval_results.append(
-                EvalResult(
-                    task_type=info.pipeline_tag,
-                    dataset_type=(info.datasets[0] if info.datasets else "custom"),
-                    dataset_name=(info.datasets[0] if info.datasets else "custom"),
-                    metric_type=metric.key,
-                    metric_name=metric.name,
-                    metric_value=float(value),
-                    metric_config=metric.protocol,
-                )
-            )
+    if info.license_link:
+        name = info.license_name or info.license
+        return f"Weights: `{info.license}` ({name}, {info.license_link}). Code: MIT (the hub-models package)."
+    return f"Weights: `{info.license}`. Code: MIT (the hub-models package)."
+
+
+def eval_result_entries(model: GenerativeModel) -> list[EvalResultEntry]:
+    """The model's results in the Hub's ``.eval_results`` format (one entry per metric, on its first data set)."""
+    if not model.card.datasets:
+        return []
+    return [
+        EvalResultEntry(
+            dataset_id=model.card.datasets[0],
+            task_id=metric.key,
+            value=value,
+            notes=f"{metric.name}; {metric.protocol}",
+        )
+        for metric, value in _results(model)
+    ]
+
+
+def eval_results_yaml(model: GenerativeModel) -> str | None:
+    """The ``.eval_results/hub-models.yaml`` file, or None when there is nothing to report."""
+    import yaml
+    from huggingface_hub import eval_result_entries_to_yaml
+
+    entries = eval_result_entries(model)
+    dumped = eval_result_entries_to_yaml(entries)
+    return yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True, width=10**6) if entries else None
+
+
+def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool | None = None) -> ModelCard:
+    """The card of ``model`` as published at ``repo_id`` (default: the model's own Hub repo); ``recipe``: whether
+    the repo holds its training recipe (default: whether the plugin has one, which ``publish`` uploads)."""
+    from .registry import distribution
+    from .weights import hub_repo_id, recipe_path
+
+    if recipe is None:
+        recipe = recipe_path(type(model)) is not None
+    info = model.card
+    repo_id = repo_id or hub_repo_id(type(model))
+    # model-index needs a data set; a model with no Hub data set (a 2-D toy) names its synthetic target instead
+    dataset = info.datasets[0] if info.datasets else None
+    eval_results = [
+        EvalResult(
+            task_type=info.pipeline_tag,
+            dataset_type=dataset or "custom",
+            dataset_name=dataset or f"synthetic target of {model.model_id}",
+            metric_type=metric.key,
+            metric_name=metric.name,
+            metric_value=value,
+            metric_config=metric.protocol,
+        )
+        for metric, value in _results(model)
+    ]
     data = ModelCardData(
         library_name="hub-models",
         license=info.license,
+        license_name=info.license_name,
+        license_link=info.license_link,
         tags=sorted({"hub-models", "pytorch", "safetensors", *info.tags}),
         pipeline_tag=info.pipeline_tag,
         datasets=list(info.datasets) or None,
@@ -118,15 +202,36 @@ def build_card(model: GenerativeModel, repo_id: str | None = None) -> ModelCard:
         # double quotes for strings, as ruff format writes Python (json.dumps gives a valid Python str literal)
         value = json.dumps(example.default) if isinstance(example.default, str) else repr(example.default)
         example_inputs = f", {example.name}={value}"
-    return ModelCard.from_template(
+    return AtomicModelCard.from_template(
         data,
         template_str=TEMPLATE,
         model_id=model.model_id,
-        repo_ref=repo_id or f"<org>/{model.model_id}",
+        repo_id=repo_id,
+        package=distribution(model.model_id)[0],
         summary=info.summary,
         example_inputs=example_inputs,
         metrics_table=_metrics_table(model),
-        training=_training_section(model),
+        training=_training_section(model, repo_id, recipe),
+        licence=_licence(model),
         source=info.source or "",
         notes=info.notes or "",
     )
+
+
+def regenerate(model_ids: list[str] | None = None) -> list[Path]:
+    """Rewrite config.json, README.md and .eval_results of every local checkpoint (or ``model_ids``)."""
+    from .registry import get_model_class, list_models
+    from .weights import bundled_dir, has_local_copy, load_weights, rewrite_docs
+
+    done = []
+    for model_id in model_ids or list_models():
+        cls = get_model_class(model_id)
+        if has_local_copy(cls):
+            rewrite_docs(bundled_dir(cls), load_weights(cls, bundled_dir(cls), device="cpu"))
+            done.append(bundled_dir(cls))
+    return done
+
+
+if __name__ == "__main__":
+    for directory in regenerate(sys.argv[1:]):
+        print(f"rewrote {directory / 'README.md'}")

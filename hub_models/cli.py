@@ -1,4 +1,4 @@
-"""The ``hub-models`` command line: list, info, train, generate, eval, push, demo.
+"""The ``hub-models`` command line: list, info, train, generate, eval, download, push, publish, demo.
 
 Errors a user can cause print one line (``error: ...``) and exit with status 2.
 """
@@ -19,9 +19,22 @@ from .errors import HubModelsError
 RECIPE_KEYS = {"model", "config", "train"}
 
 
+def _add_hub(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: the model's pinned revision)")
+    p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--cache-dir", type=Path, help="Hugging Face cache directory (default: HF_HUB_CACHE)")
+    p.add_argument("--force-download", action="store_true", help="fetch again even if cached")
+    p.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
+
+
 def _add_weights(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", help="bundled (default), a local checkpoint dir, or a Hub repo id org/name[@revision]")
+    p.add_argument(
+        "--weights",
+        help="a local checkpoint dir or a Hub repo id org/name[@revision] (default: the local copy if any, "
+        "else the model's Hub repo at its pinned revision)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    _add_hub(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record the metrics in the checkpoint's config.json and model card (local dirs only)",
     )
+
+    p = sub.add_parser("download", help="fetch models' weights from the Hub into the cache (for offline use)")
+    p.add_argument("models", nargs="*", metavar="MODEL")
+    p.add_argument("--all", action="store_true", help="every installed model")
+    _add_hub(p)
+
+    p = sub.add_parser("publish", help="push every local checkpoint (or MODEL...) to ORG/<model-id> on the Hub")
+    p.add_argument("models", nargs="*", metavar="MODEL")
+    p.add_argument("--org", required=True, help="Hub user or organisation")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--no-tag", action="store_true", help="do not tag the pinned revision")
 
     p = sub.add_parser("push", help="upload a checkpoint directory (and its TensorBoard logs) to the Hub")
     p.add_argument("directory", type=Path)
@@ -168,22 +192,28 @@ def read_recipe(path: Path, model_id: str) -> tuple[dict[str, Any], dict[str, An
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import get_model_class, list_models, plugin_errors
-    from .weights import bundled_dir
+    from .registry import conflicts, distribution, get_model_class, list_models, plugin_errors
+    from .weights import has_local_copy, hub_repo_id, pinned_revision
 
     for model_id in list_models():
         cls = get_model_class(model_id)
-        bundled = "bundled" if (bundled_dir(cls) / "config.json").is_file() else "no bundled weights"
+        weights = "local copy" if has_local_copy(cls) else f"{hub_repo_id(cls)}@{pinned_revision(cls)}"
         inputs = ", ".join(spec.name for spec in cls.inputs) or "-"
-        print(f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {bundled:<20} {cls.card.summary.split('.')[0]}")
+        package = distribution(model_id)[0]
+        print(
+            f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {weights:<32} {package:<18} "
+            f"{cls.card.summary.split('.')[0]}"
+        )
     for model_id, error in plugin_errors().items():
         print(f"{model_id:<20} BROKEN  {error}")
+    for clash in conflicts():
+        print(f"{clash.model_id:<20} CONFLICT {clash.message()}")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .registry import get_model_class
-    from .weights import bundled_dir
+    from .weights import bundled_dir, hub_repo_id, pinned_revision
 
     cls = get_model_class(args.model)
     bundled = bundled_dir(cls)
@@ -198,6 +228,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "inputs": [dataclasses.asdict(spec) for spec in cls.inputs],
         "metrics": [dataclasses.asdict(m) for m in cls.metrics],
         "bundled_weights": str(bundled) if (bundled / "config.json").is_file() else None,
+        "hub_repo": hub_repo_id(cls),
+        "hub_revision": pinned_revision(cls),
     }
     if info["bundled_weights"]:
         info["bundled_metrics"] = json.loads((bundled / "config.json").read_text()).get("metrics", {})
@@ -229,10 +261,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "revision": args.revision,
+        "token": args.token,
+        "cache_dir": args.cache_dir,
+        "force_download": args.force_download,
+        "local_files_only": args.local_files_only,
+    }
+
+
 def _load(args: argparse.Namespace):
     from .registry import load
 
-    return load(args.model, weights=args.weights, device=args.device)
+    return load(args.model, weights=args.weights, device=args.device, **_hub(args))
 
 
 def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
@@ -266,6 +308,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from .registry import get_model_class, list_models
+    from .weights import HubOptions, download, hub_repo_id, pinned_revision
+
+    if not args.models and not args.all:
+        raise HubModelsError("name the models to download, or pass --all")
+    for model_id in list_models() if args.all else args.models:
+        cls = get_model_class(model_id)
+        hub = HubOptions(**{**_hub(args), "revision": args.revision or pinned_revision(cls)})
+        folder = download(hub_repo_id(cls), hub)
+        print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
+    if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
+        from . import __version__
+        from .weights import ASSETS, hub_asset_repo_id
+
+        for name in ASSETS:
+            hub = HubOptions(**{**_hub(args), "revision": args.revision or f"v{__version__}"})
+            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {download(hub_asset_repo_id(name), hub)}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .weights import publish
+
+    for model_id, repo_id, url in publish(args.org, args.models or None, private=args.private, tag=not args.no_tag):
+        print(f"{model_id}: {repo_id} {url}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .weights import push
 
@@ -285,7 +356,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _declared_inputs(argv: list[str]) -> tuple[list[str], dict[str, str]]:
     """For ``generate``: pull ``--NAME VALUE`` options of the model's declared inputs out of argv."""
-    if len(argv) < 2 or argv[0] != "generate":
+    if len(argv) < 2 or argv[0] != "generate" or "/" in argv[1]:
         return argv, {}
     from .registry import get_model_class
 
@@ -326,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             "info": cmd_info,
             "train": cmd_train,
             "eval": cmd_eval,
+            "download": cmd_download,
+            "publish": cmd_publish,
             "push": cmd_push,
             "demo": cmd_demo,
         }

@@ -88,6 +88,7 @@ class Metric:
     protocol: str
     higher_is_better: bool = False
     goal: float | None = None
+    reference: bool = False  # a number about the data (e.g. real vs real), shown for scale, never a model result
 
     def meets_goal(self, value: float) -> bool:
         if self.goal is None:
@@ -100,8 +101,10 @@ class CardInfo:
     """Model-card metadata: everything the card writer needs that is not a measured number."""
 
     summary: str
-    datasets: tuple[str, ...] = ()
-    license: str = "mit"
+    datasets: tuple[str, ...] = ()  # Hub dataset ids, e.g. "ylecun/mnist"
+    license: str = "mit"  # of the weights; "other" needs license_name and license_link
+    license_name: str | None = None
+    license_link: str | None = None
     tags: tuple[str, ...] = ()
     pipeline_tag: str = "unconditional-image-generation"
     source: str = ""  # the tutorial or paper the architecture follows
@@ -132,7 +135,10 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     card: ClassVar[CardInfo]
     dataset: ClassVar[str] = ""  # name of the data set ``load_data`` reads, e.g. "mnist"
     train_defaults: ClassVar[dict[str, Any]] = {}
-    default_repo_id: ClassVar[str | None] = None  # Hub repo used when no weights are bundled
+    # The published weights: Hub repo "org/name" (None: "<$HUB_MODELS_ORG or hub-models>/<model_id>") and the
+    # revision this version of the plugin loads (None: the tag "v<version of its distribution>"); see weights.py.
+    hub_repo: ClassVar[str | None] = None
+    hub_revision: ClassVar[str | None] = None
 
     # Capabilities beyond generate(), declared so the CLI and the demo never probe with hasattr:
     conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
@@ -264,39 +270,50 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     ) -> dict[str, Any]:
         return {}
 
-    # ------------------------------------------------------------------ Hub I/O (ModelHubMixin)
+    # ------------------------------------------------------------------ Hub I/O (ModelHubMixin hooks)
+    # ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's own, and ``save_pretrained`` is too (only made
+    # atomic); these hooks are the hub-models part: the files written, the card, and the strict load (with the
+    # download arguments forwarded).
     def _save_pretrained(self, save_directory: Path) -> None:
         from .weights import write_model_files
 
         write_model_files(self, Path(save_directory))
 
-    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:  # type: ignore[override]
-        """Write config.json, model.safetensors, the card and a sample grid, atomically."""
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:
+        """huggingface_hub's own ``save_pretrained`` (config, card with ``model_card_kwargs``, ``push_to_hub``),
+        run into a temporary directory that replaces ``save_directory`` in one rename: a failure half-way (a
+        full disk, a card that cannot be built) leaves the previous checkpoint as it was."""
         from .utils import atomic_path
 
-        if kwargs.get("push_to_hub"):
+        if kwargs.get("push_to_hub"):  # nothing is replaced locally that the push could leave half-written
             return super().save_pretrained(save_directory, **kwargs)
         with atomic_path(save_directory) as tmp:
-            tmp.mkdir()
-            self._save_pretrained(tmp)
-        return None
+            return super().save_pretrained(tmp, **kwargs)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None = None, **kwargs: Any) -> GenerativeModel:
-        from .weights import load_weights
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        device: str | torch.device | None = None,
+        map_location: str | torch.device | None = None,
+        **model_kwargs: Any,  # `config` (config.json as read by the mixin): re-read strictly below
+    ) -> GenerativeModel:
+        from .weights import HubOptions, load_weights
 
-        ref = model_id if revision is None else f"{model_id}@{revision}"
-        return load_weights(cls, ref, device=kwargs.get("map_location"))
+        hub = HubOptions(revision, token, cache_dir, force_download, local_files_only)
+        return load_weights(cls, model_id, device=device or map_location, hub=hub)
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs: Any) -> GenerativeModel:  # type: ignore[override]
-        """Load weights strictly from a local directory or a Hub repo id (``org/name[@revision]``)."""
-        return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), **kwargs)
-
-    def generate_model_card(self, *args: Any, **kwargs: Any):
+    def generate_model_card(self, repo_id: str | None = None, recipe: bool | None = None, **kwargs: Any):
+        """The model card (``push_to_hub`` passes the target ``repo_id`` through ``model_card_kwargs``)."""
         from .card import build_card
 
-        return build_card(self)
+        return build_card(self, repo_id=repo_id, recipe=recipe)
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:

@@ -66,9 +66,18 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def git_revision(start: Path | None = None) -> str | None:
-    """The git commit of the source tree, or None outside a checkout."""
+    """The git commit of the source tree ``start`` belongs to; None when ``start`` is not tracked by git.
+
+    A plugin installed into a virtual environment that happens to live inside some checkout is not tracked
+    there (``git ls-files`` is empty), so it records no revision rather than that checkout's.
+    """
     start = start or Path(__file__).resolve().parent
     try:
+        tracked = subprocess.run(
+            ["git", "ls-files", "--", "."], cwd=start, capture_output=True, text=True, timeout=5, check=True
+        )
+        if not tracked.stdout.strip():
+            return None
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True, timeout=5, check=True
         )

@@ -1,21 +1,33 @@
-"""Weights on disk and on the Hugging Face Hub: resolve a reference, load strictly, save, push.
+"""Weights on disk and on the Hugging Face Hub: resolve a reference, load strictly, save, push, publish.
 
-A weights reference is one of
-- ``None``: the copy bundled with the plugin's package (``<package>/weights/<model_id>/``);
-- a local directory in the Hub layout (``config.json``, ``model.safetensors``, ``README.md``);
-- a Hub repo id ``org/name`` with an optional ``@revision``, fetched through huggingface_hub's cache
-  (so ``HF_HUB_OFFLINE=1`` works on whatever is already cached).
+Every model has a Hub repo (``hub_repo_id``: its declared ``hub_repo``, or ``<org>/<model_id>`` with the org from
+``HUB_MODELS_ORG``, default ``hub-models``) and a pinned revision (``pinned_revision``: its declared
+``hub_revision``, or the tag ``v<version of the distribution that provides it>``, which ``publish`` creates).
+
+A weights reference resolves in this order:
+1. an explicit reference: a local directory in the Hub layout (``config.json``, ``model.safetensors``,
+   ``README.md``) or a Hub repo id ``org/name`` with an optional ``@revision``;
+2. nothing: the local copy next to the plugin's code (``<package>/weights/<model_id>/``) when there is one
+   (a source checkout and the Space keep them, so the demo and the tests work offline; wheels carry none);
+3. the model's Hub repo at its pinned revision, through huggingface_hub's cache (``HF_HUB_OFFLINE=1`` works for
+   whatever ``hub-models download`` put there);
+4. otherwise a one-line error that says how to get the weights.
 
 Loading never unpickles anything: the config is JSON, the tensors are safetensors, and a checkpoint that
-does not match the architecture exactly (missing, unexpected or mis-shaped tensors) is refused.
+does not match the architecture exactly (missing, unexpected or mis-shaped tensors) is refused. There is one
+way to the Hub: ``push_model`` (``ModelHubMixin.push_to_hub`` + ``HfApi``); ``push`` and ``publish`` use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import importlib.metadata
 import json
+import os
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,14 +46,49 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 SAMPLE_NAME = "sample.png"
-HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, "runs/**"]
+RECIPE_NAME = "recipe.toml"
+EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
+MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS]
+HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+DEFAULT_ORG = "hub-models"
+ORG_ENV = "HUB_MODELS_ORG"
 
 
 def bundled_dir(model_cls: type[GenerativeModel]) -> Path:
-    """Where the plugin's package ships its weights: ``<top-level package>/weights/<model_id>``."""
+    """Where the plugin's package keeps a local copy of its weights: ``<top-level package>/weights/<model_id>``."""
     package = model_cls.__module__.split(".")[0]
     return Path(str(resources.files(package))) / "weights" / model_cls.model_id
+
+
+def has_local_copy(model_cls: type[GenerativeModel]) -> bool:
+    return (bundled_dir(model_cls) / CONFIG_NAME).is_file()
+
+
+def hub_repo_id(model_cls: type[GenerativeModel], org: str | None = None) -> str:
+    """The model's Hub repo: ``org/<name>`` when ``org`` is given, else its declared ``hub_repo``, else
+    ``<$HUB_MODELS_ORG or hub-models>/<model_id>``."""
+    declared = getattr(model_cls, "hub_repo", None)
+    name = declared.split("/", 1)[1] if declared else model_cls.model_id
+    if org:
+        return f"{org}/{name}"
+    return declared or f"{os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
+
+
+def hub_asset_repo_id(name: str, org: str | None = None) -> str:
+    """The Hub repo of a non-model checkpoint of hub-models (e.g. the MNIST classifier of the digit metrics)."""
+    return f"{org or os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
+
+
+ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
+
+
+def pinned_revision(model_cls: type[GenerativeModel]) -> str:
+    """The revision this version of the plugin loads: ``hub_revision``, or the tag ``v<distribution version>``."""
+    from .registry import distribution
+
+    declared = getattr(model_cls, "hub_revision", None)
+    return declared or f"v{distribution(model_cls.model_id)[1]}"
 
 
 def parse_repo_ref(ref: str) -> tuple[str, str | None] | None:
@@ -52,18 +99,30 @@ def parse_repo_ref(ref: str) -> tuple[str, str | None] | None:
     return repo_id, revision or None
 
 
-def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None) -> Path:
-    """Turn a weights reference into a local directory holding the Hub layout."""
+@dataclasses.dataclass(frozen=True)
+class HubOptions:
+    """huggingface_hub download arguments, forwarded as given (``from_pretrained``/``load``/``download``)."""
+
+    revision: str | None = None
+    token: str | bool | None = None
+    cache_dir: str | Path | None = None
+    force_download: bool = False
+    local_files_only: bool = False
+
+
+def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hub: HubOptions | None = None) -> Path:
+    """Turn a weights reference into a local directory holding the Hub layout (see the module docstring)."""
+    hub = hub or HubOptions()
     if ref is None or str(ref) == "":
-        local = bundled_dir(model_cls)
-        if (local / CONFIG_NAME).is_file():
-            return local
-        if model_cls.default_repo_id:
-            return download(model_cls.default_repo_id, None)
-        raise WeightsError(
-            f"{model_cls.model_id} ships no bundled weights: pass --weights DIR or --weights org/name, "
-            f"or train some with `hub-models train {model_cls.model_id}`"
+        # an explicit revision or force_download asks for the Hub copy, not the local one
+        if hub.revision is None and not hub.force_download and has_local_copy(model_cls):
+            return bundled_dir(model_cls)
+        repo_id, revision = hub_repo_id(model_cls), hub.revision or pinned_revision(model_cls)
+        hint = (
+            f"run `hub-models download {model_cls.model_id}` once while online "
+            f"(it fetches {repo_id}@{revision}), or pass --weights DIR"
         )
+        return download(repo_id, dataclasses.replace(hub, revision=revision), hint=hint)
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
@@ -74,39 +133,80 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None) ->
         raise WeightsError(
             f"weights {str(ref)!r} not found: give an existing directory or a Hub repo id like org/name[@revision]"
         )
-    return download(*parsed)
+    repo_id, revision = parsed
+    if revision and hub.revision and revision != hub.revision:
+        raise WeightsError(f"two revisions given for {repo_id}: @{revision} and revision={hub.revision!r}")
+    try:
+        return download(repo_id, dataclasses.replace(hub, revision=revision or hub.revision))
+    except WeightsError:
+        parent = Path(repo_id).parent
+        if parent.is_dir():  # `runs/cgan` with a local runs/: a mistyped path, not a Hub repo
+            raise WeightsError(
+                f"no such directory {str(ref)!r} ({parent}/ has no {Path(repo_id).name}), "
+                "and no Hub repo of that name could be fetched either"
+            ) from None
+        raise
 
 
-def download(repo_id: str, revision: str | None) -> Path:
-    """Fetch a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE)."""
+def download(repo_id: str, hub: HubOptions | None = None, hint: str | None = None) -> Path:
+    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE)."""
     from huggingface_hub import constants, snapshot_download
+
+    hub = hub or HubOptions()
+    where = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
+    with hub_errors(f"fetching {where}", repo_id=repo_id, revision=hub.revision):
+        try:
+            folder = snapshot_download(
+                repo_id,
+                revision=hub.revision,
+                allow_patterns=MODEL_FILES,
+                token=hub.token,
+                cache_dir=hub.cache_dir,
+                force_download=hub.force_download,
+                local_files_only=hub.local_files_only,
+            )
+        except _local_entry_errors():
+            why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only was asked for"
+            if not (constants.HF_HUB_OFFLINE or hub.local_files_only):
+                raise WeightsError(f"cannot reach the Hugging Face Hub to fetch {where}: check the network") from None
+            raise WeightsError(
+                f"{where} is not in the local Hugging Face cache and {why}: "
+                + (hint or "download it once while online, or pass a local directory")
+            ) from None
+    return Path(folder)
+
+
+def _local_entry_errors() -> tuple[type[Exception], ...]:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    return (LocalEntryNotFoundError,)
+
+
+@contextlib.contextmanager
+def hub_errors(doing: str, repo_id: str, revision: str | None = None) -> Iterator[None]:
+    """Turn huggingface_hub's exceptions into one-line :class:`WeightsError` messages."""
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
-    where = f"{repo_id}@{revision}" if revision else repo_id
     try:
-        folder = snapshot_download(
-            repo_id, revision=revision, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME]
-        )
+        yield
     except RevisionNotFoundError:
         raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id}") from None
     except (RepositoryNotFoundError, GatedRepoError):
         raise WeightsError(f"Hub repo {repo_id} not found (or private: log in with `hf auth login`)") from None
-    except LocalEntryNotFoundError:
-        if constants.HF_HUB_OFFLINE:
-            raise WeightsError(
-                f"{where} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
-                "download it once while online, or pass a local directory"
-            ) from None
-        raise WeightsError(f"cannot reach the Hugging Face Hub to fetch {where}: check the network") from None
+    except OfflineModeIsEnabled:
+        raise WeightsError(f"{doing} needs the Hub, but HF_HUB_OFFLINE is set: unset it and retry") from None
     except HfHubHTTPError as exc:
-        raise WeightsError(f"Hub error while fetching {where}: {str(exc).splitlines()[0]}") from None
-    return Path(folder)
+        status = getattr(exc.response, "status_code", None)
+        hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
+        raise WeightsError(f"{doing} failed: {str(exc).splitlines()[0]}{hint}") from None
+    except _transport_errors() as exc:
+        raise WeightsError(f"cannot reach the Hugging Face Hub while {doing} ({exc}): check the network") from None
 
 
 def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, Any]:
@@ -136,10 +236,13 @@ def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, 
 
 
 def load_weights(
-    model_cls: type[GenerativeModel], ref: str | Path | None = None, device: str | torch.device | None = None
+    model_cls: type[GenerativeModel],
+    ref: str | Path | None = None,
+    device: str | torch.device | None = None,
+    hub: HubOptions | None = None,
 ) -> GenerativeModel:
     """Resolve ``ref``, build the model from its config and load the tensors strictly."""
-    directory = resolve_weights(model_cls, ref)
+    directory = resolve_weights(model_cls, ref, hub)
     config = read_config(directory, model_cls)
     try:
         arch = config_from_dict(model_cls.Config, config["architecture"], what=f"{directory / CONFIG_NAME}")
@@ -165,39 +268,184 @@ def load_weights(
     return model.to(device)
 
 
+def load_any(
+    ref: str | Path, device: str | torch.device | None = None, hub: HubOptions | None = None
+) -> GenerativeModel:
+    """Load a checkpoint directory or Hub repo whatever its model: the plugin comes from config.json's model_type."""
+    from .registry import get_model_class, list_models
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        directory = path
+    else:
+        parsed = parse_repo_ref(str(ref))
+        if parsed is None or str(ref).startswith((".", "/", "~")):
+            raise WeightsError(
+                f"unknown model {str(ref)!r}: give a model id ({', '.join(list_models())}), "
+                "a checkpoint directory or a Hub repo id org/name[@revision]"
+            )
+        repo_id, revision = parsed
+        hub = hub or HubOptions()
+        directory = download(repo_id, dataclasses.replace(hub, revision=revision or hub.revision))
+    path = directory / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        model_type = config["model_type"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WeightsError(f"{ref} has no {CONFIG_NAME} with a model_type: not a hub-models checkpoint") from None
+    if model_type not in list_models():
+        package = config.get("package") if isinstance(config.get("package"), str) else None
+        how = f"pip install {package}" if package else "install the plugin package its model card names"
+        raise WeightsError(f"{ref} holds a {model_type!r} model, which no installed plugin provides: {how}")
+    return load_weights(get_model_class(model_type), directory, device=device)
+
+
+# Provenance keys that describe the machine a model was trained on rather than the model (kept out of the
+# published config.json and card): data locations are local paths.
+MACHINE_LOCAL = ("data_root",)
+
+
+def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
+    """Provenance without machine-local paths: no data root, no ``--data PATH`` in the command (the data set is
+    named by ``dataset``, and `hub-models train` finds it in ``$HUB_MODELS_DATA/<dataset>`` without the flag)."""
+    public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
+    if isinstance(public.get("command"), str):
+        command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
+        command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+        public["command"] = re.sub(r"(?<=\s)/\S*/(?=[^/\s]+)", "", command)  # absolute paths: the file name only
+    return public
+
+
 def config_document(model: GenerativeModel) -> dict[str, Any]:
+    from .registry import distribution
+
     return {
         "model_type": model.model_id,
+        "package": distribution(model.model_id)[0],  # what to `pip install` to load this checkpoint
         "architecture": config_to_dict(model.config),
-        "provenance": model.provenance,
+        "provenance": public_provenance(model.provenance),
         "metrics": model.metric_values,
     }
 
 
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    from .utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def write_model_files(model: GenerativeModel, directory: Path) -> None:
-    """Write the Hub layout into an existing (temporary) directory."""
-    from .card import build_card
+    """Write config.json, model.safetensors and sample.png into ``directory``, each file atomically.
+
+    The card (README.md) is written by ``ModelHubMixin.save_pretrained`` through ``generate_model_card``, so
+    ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
+    """
+    from .utils import atomic_path
 
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / CONFIG_NAME).write_text(json.dumps(config_document(model), indent=2, sort_keys=True) + "\n")
-    net = model.net
-    # safetensors refuses shared storage and non-contiguous tensors; state_dict copies are cheap here.
-    save_model(net, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model_type": model.model_id})
+    _write_json(directory / CONFIG_NAME, config_document(model))
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        # One metadata key only: safetensors stores the metadata map in hash order, so with two keys the same tensors
+        # could give different bytes, and a re-push of unchanged weights would make a new commit (the model type
+        # is in config.json).
+        save_model(model.net, str(tmp), metadata={"format": "pt"})
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
-    model.render(samples, nrow=8).save(directory / SAMPLE_NAME)
-    build_card(model).save(directory / CARD_NAME)
+    with atomic_path(directory / SAMPLE_NAME) as tmp:
+        model.render(samples, nrow=8).save(tmp, format="PNG")
+    _write_eval_results(directory, model)
+    (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
+
+
+def _write_eval_results(directory: Path, model: GenerativeModel) -> None:
+    from .card import EVAL_RESULTS_NAME, eval_results_yaml
+    from .utils import atomic_path
+
+    text = eval_results_yaml(model)
+    if text is None:
+        (directory / EVAL_RESULTS_NAME).unlink(missing_ok=True)
+        return
+    with atomic_path(directory / EVAL_RESULTS_NAME) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def update_metrics(directory: Path, model: GenerativeModel, metrics: dict[str, Any]) -> None:
     """Record measured metrics in config.json and the card of a local checkpoint (atomically)."""
-    from .card import build_card
-    from .utils import atomic_path
-
     model.metric_values = {**model.metric_values, **metrics}
-    with atomic_path(directory / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(config_document(model), indent=2, sort_keys=True) + "\n")
-    with atomic_path(directory / CARD_NAME) as tmp:
-        build_card(model).save(tmp)
+    rewrite_docs(directory, model)
+
+
+def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
+    """Rewrite config.json and README.md of a local checkpoint from ``model`` (tensors and sample untouched)."""
+    from .card import build_card
+
+    _write_json(directory / CONFIG_NAME, config_document(model))
+    _write_eval_results(directory, model)
+    build_card(model).save(directory / CARD_NAME)
+
+
+def push_model(
+    model: GenerativeModel,
+    repo_id: str,
+    *,
+    private: bool = False,
+    branch: str | None = None,
+    token: str | None = None,
+    logs: Path | None = None,
+    recipe: Path | None = None,
+    tag: str | None = None,
+) -> str:
+    """The one way to the Hub: ``model.push_to_hub`` (its card names ``repo_id``), then the recipe and the
+    TensorBoard logs (under ``runs/``) in a second commit, then ``tag`` on the pushed commit. Returns the URL of
+    the model's commit."""
+    from huggingface_hub import HfApi
+
+    if parse_repo_ref(repo_id) is None or "@" in repo_id:
+        raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
+    api = HfApi(token=token)
+    with hub_errors(f"push to {repo_id}", repo_id=repo_id, revision=branch):
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        commit = model.push_to_hub(
+            repo_id,
+            branch=branch,
+            token=token,
+            allow_patterns=MODEL_FILES,
+            commit_message=f"Upload {model.model_id} with hub-models",
+            model_card_kwargs={"repo_id": repo_id, "recipe": recipe is not None and recipe.is_file()},
+        )
+        extras: dict[str, Path] = {}
+        if recipe is not None and recipe.is_file():
+            extras[RECIPE_NAME] = recipe
+        for event in sorted(logs.rglob("events.out.tfevents.*")) if logs and logs.is_dir() else []:
+            extras[f"runs/{event.relative_to(logs).as_posix()}"] = event
+        if extras:
+            from huggingface_hub import CommitOperationAdd
+
+            api.create_commit(
+                repo_id,
+                operations=[CommitOperationAdd(path, str(file)) for path, file in extras.items()],
+                commit_message="Upload the training recipe and TensorBoard logs",
+                revision=branch,
+            )
+        if tag:
+            _pin(api, repo_id, tag, branch or "main")
+    return str(getattr(commit, "commit_url", commit))
+
+
+def _pin(api: Any, repo_id: str, tag: str, branch: str) -> None:
+    """Tag the head of ``branch``; an existing tag must already point there (published revisions never move)."""
+    refs = api.list_repo_refs(repo_id)
+    head = next(ref.target_commit for ref in refs.branches if ref.name == branch)
+    existing = next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
+    if existing is None:
+        api.create_tag(repo_id, tag=tag, revision=head, tag_message=f"hub-models pinned revision {tag}")
+    elif existing != head:
+        raise WeightsError(
+            f"{repo_id} already has tag {tag} at {existing[:12]}, not at the new head {head[:12]}: pinned "
+            "revisions never move; bump the plugin's version (or its hub_revision) to publish new weights"
+        )
 
 
 def push(
@@ -209,48 +457,89 @@ def push(
     logs: str | Path | None = None,
     token: str | None = None,
 ) -> str:
-    """Upload a checkpoint directory (and its TensorBoard logs under ``runs/``) to a Hub repo."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    """Upload a checkpoint directory (and its TensorBoard logs under ``runs/``) to a Hub repo via ``push_model``."""
+    from .registry import get_model_class
 
     directory = Path(directory)
-    for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise WeightsError(f"{directory} has no {name}: push a directory written by `hub-models train`")
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
         raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
     if logs is not None and not Path(logs).is_dir():
         raise WeightsError(f"logs directory {logs} does not exist: pass the run's logs/ directory or leave it out")
-    api = HfApi(token=token)
     try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        model_type = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))["model_type"]
+    except (ValueError, KeyError, TypeError):
+        raise WeightsError(f"{directory / CONFIG_NAME} has no model_type: not a hub-models checkpoint") from None
+    model = load_weights(get_model_class(model_type), directory, device="cpu")
+    logs = Path(logs) if logs else directory.parent / "logs"
+    return push_model(model, repo_id, private=private, branch=revision, token=token, logs=logs)
+
+
+def recipe_path(model_cls: type[GenerativeModel]) -> Path | None:
+    """The training recipe of a model's published weights: ``<package>/recipes/<id>.toml`` (shipped with the
+    package) or ``train/<id>.toml`` next to the package in a source checkout."""
+    try:
+        package = Path(str(resources.files(model_cls.__module__.split(".")[0])))
+    except (AttributeError, TypeError, ModuleNotFoundError):  # a module built at run time has no package files
+        return None
+    for candidate in (package / "recipes", package.parent / "train"):
+        if (candidate / f"{model_cls.model_id}.toml").is_file():
+            return candidate / f"{model_cls.model_id}.toml"
+    return None
+
+
+def publish(
+    org: str,
+    models: list[str] | None = None,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    tag: bool = True,
+) -> list[tuple[str, str, str]]:
+    """Push every model with local weights (or ``models``) to ``org/<name>``, each tagged at its pinned revision.
+
+    Returns (model id, repo id, commit url) per model pushed.
+    """
+    from .registry import get_model_class, list_models
+
+    if not re.fullmatch(r"[A-Za-z0-9][\w.\-]*", org or ""):
+        raise WeightsError(f"invalid organisation {org!r}: use a Hub user or organisation name")
+    ids = models or [m for m in list_models() if has_local_copy(get_model_class(m))]
+    missing = [m for m in ids if not has_local_copy(get_model_class(m))]
+    if missing:
+        raise WeightsError(f"no local weights to publish for {', '.join(missing)}: train them or download them first")
+    done = []
+    for model_id in ids:
+        cls = get_model_class(model_id)
+        model = load_weights(cls, bundled_dir(cls), device="cpu")
+        repo_id = hub_repo_id(cls, org=org)
+        pin = pinned_revision(cls) if tag else None
+        url = push_model(model, repo_id, private=private, token=token, recipe=recipe_path(cls), tag=pin)
+        done.append((model_id, repo_id, url))
+    if not models:
+        done += [_publish_asset(name, org, private=private, token=token, tag=tag) for name in ASSETS]
+    return done
+
+
+def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag: bool) -> tuple[str, str, str]:
+    """Upload the local copy of an evaluation asset (its files as they are) and pin it like the models."""
+    from huggingface_hub import HfApi
+
+    from . import __version__
+
+    folder = Path(str(resources.files("hub_models"))) / "weights" / name
+    repo_id = hub_asset_repo_id(name, org)
+    api = HfApi(token=token)
+    with hub_errors(f"push to {repo_id}", repo_id=repo_id):
+        api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(
-            repo_id=repo_id,
-            folder_path=directory,
-            revision=revision,
-            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME],
-            commit_message=f"Upload {directory.name} with hub-models",
+            repo_id=repo_id, folder_path=folder, allow_patterns=MODEL_FILES, commit_message=f"Upload {name}"
         )
-        logs = Path(logs) if logs else directory.parent / "logs"
-        if logs.is_dir() and any(logs.rglob("events.out.tfevents.*")):
-            api.upload_folder(
-                repo_id=repo_id,
-                folder_path=logs,
-                path_in_repo="runs",
-                revision=revision,
-                commit_message="Upload TensorBoard logs",
-            )
-    except HfHubHTTPError as exc:
-        status = getattr(exc.response, "status_code", None)
-        hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
-        raise WeightsError(f"push to {repo_id} failed: {str(exc).splitlines()[0]}{hint}") from None
-    except OfflineModeIsEnabled:
-        raise WeightsError(f"cannot push to {repo_id} while HF_HUB_OFFLINE is set: unset it and retry") from None
-    except _transport_errors() as exc:
-        raise WeightsError(f"cannot reach the Hugging Face Hub to push {repo_id} ({exc}): check the network") from None
-    return str(getattr(commit, "commit_url", url))
+        if tag:
+            _pin(api, repo_id, f"v{__version__}", "main")
+    return name, repo_id, str(getattr(commit, "commit_url", commit))
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

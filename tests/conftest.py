@@ -78,6 +78,9 @@ def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[objec
         monkeypatch.setenv("HF_TOKEN", "hf_local_test_token")
         monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+        # The fake speaks Git LFS but not Xet (see hub_server.py): take huggingface_hub's path without hf_xet.
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
         yield hub
     finally:
         hub.stop()

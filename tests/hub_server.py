@@ -4,9 +4,14 @@ It implements just what ``huggingface_hub`` 2.x needs to push a model repo and p
 
 - ``HfApi.create_repo`` (``POST /api/repos/create``; public or private), ``create_branch``
   (``POST /api/models/{repo}/branch/{branch}``), README front-matter validation (``POST /api/validate-yaml``);
-- ``upload_folder`` / ``create_commit``: ``POST .../preupload/{rev}`` answers ``uploadMode: "regular"`` for
-  every file, so contents arrive base64-encoded inside the ndjson ``POST .../commit/{rev}`` body and no LFS
-  or Xet transfer ever starts (``lfsFile`` operations are refused);
+- ``upload_folder`` / ``create_commit``: ``POST .../preupload/{rev}`` answers as the Hub does: ``uploadMode: "lfs"``
+  for files that ``.gitattributes`` sends to LFS (``*.safetensors``...), binary files (a NUL byte in the sample) and
+  files over 10 MB, ``"regular"`` for the rest (inline, base64 in the ndjson ``POST .../commit/{rev}`` body), with
+  each remote file's ``oid`` (sha256 for LFS files, the git blob sha1 otherwise) so unchanged files are skipped;
+- the Git LFS basic transfer: ``POST /{repo}.git/info/lfs/objects/batch`` (upload actions for unknown objects,
+  none for stored ones), ``PUT`` of the content to the ``upload`` href (sha256 and size checked), ``POST`` to the
+  ``verify`` href, then ``lfsFile`` commit operations that must name a stored, verified object;
+- ``create_tag`` (``POST .../tag/{rev}``) and ``list_repo_refs`` (``GET .../refs``);
 - ``snapshot_download`` / ``hf_hub_download``: ``GET /api/models/{repo}[/revision/{rev}]`` (sha, siblings),
   ``GET .../tree/{rev}`` (recursive listing) and ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` with
   ``X-Repo-Commit``, ``ETag`` (the git blob sha1) and ``Content-Length``; no ``X-Xet-*`` headers, so downloads
@@ -17,12 +22,19 @@ It implements just what ``huggingface_hub`` 2.x needs to push a model repo and p
 Auth is modelled loosely: any ``Authorization`` header counts as a valid token. Writes need one (401 otherwise)
 and a private repo is invisible without one (401 + ``RepoNotFound``, like the Hub). Every commit gets a fresh
 random 40-hex sha; branches map to commits; a new repo starts with one commit (``.gitattributes``) on ``main``.
-State lives under ``repo_dir/<org>/<name>/`` (``repo.json`` plus ``blobs/<git sha1>``).
+State lives under ``repo_dir/<org>/<name>/`` (``repo.json`` plus ``blobs/<git sha1>``, ``lfs/<sha256>``).
+
+Not covered: the Xet transfer. With ``hf_xet`` installed, huggingface_hub uploads LFS-mode files through a Xet CAS
+server (``_upload_xet_files``, and ``upload_folder``'s pipelined multi-commit path), a binary protocol implemented
+in Rust inside ``hf_xet`` that this double does not speak; the ``local_hub`` fixture therefore disables Xet
+(``HF_HUB_DISABLE_XET``), which is the path huggingface_hub takes without ``hf_xet``: preupload → LFS batch →
+PUT → verify → commit. Multipart LFS uploads (files over the Hub's chunk size) and pull requests are not emulated.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -37,8 +49,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.pt filter=lfs diff=lfs merge=lfs -text\n"
-API_ROUTE = re.compile(r"^/api/models/([^/]+)/([^/]+)(?:/(revision|tree|preupload|commit|branch)/([^/]+)(/.*)?)?$")
+API_ROUTE = re.compile(
+    r"^/api/models/([^/]+)/([^/]+)(?:/(revision|tree|preupload|commit|branch|tag)/([^/]+)(/.*)?|/(refs))?$"
+)
 RESOLVE_ROUTE = re.compile(r"^/([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$")
+LFS_BATCH_ROUTE = re.compile(r"^/([^/]+)/([^/]+)\.git/info/lfs/objects/batch$")
+LFS_UPLOAD_ROUTE = re.compile(r"^/lfs-test/([^/]+)/([^/]+)/(upload|verify)(?:/([0-9a-f]{64}))?$")
+LFS_PATTERNS = ("*.safetensors", "*.pt", "*.bin", "*.png", "*.tfevents.*")  # the .gitattributes of a new repo
+LFS_SIZE = 10 * 1024 * 1024  # the Hub sends larger files to LFS whatever their type
 
 
 class HubError(Exception):
@@ -60,6 +78,8 @@ class LocalHub:
         self.repo_dir = Path(repo_dir)
         self.repos: dict[str, dict[str, Any]] = {}
         self.requests: list[str] = []  # "METHOD /path -> status", for assertions on what the client did
+        self.signature = secrets.token_hex(8)  # of the LFS upload/verify URLs handed out by the batch endpoint
+        self.lfs_uploads: list[str] = []  # sha256 of every object received through the LFS upload action
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.endpoint = ""
@@ -77,6 +97,9 @@ class LocalHub:
 
             def do_POST(self) -> None:
                 hub.handle(self, "POST")
+
+            def do_PUT(self) -> None:
+                hub.handle(self, "PUT")
 
             def log_message(self, *args: Any) -> None:  # keep pytest's output clean; see LocalHub.requests
                 pass
@@ -98,6 +121,13 @@ class LocalHub:
     def _save(self, repo_id: str) -> None:
         (self.repo_dir / repo_id).mkdir(parents=True, exist_ok=True)
         (self.repo_dir / repo_id / "repo.json").write_text(json.dumps(self.repos[repo_id], indent=1))
+
+    def _lfs_path(self, repo_id: str, oid: str) -> Path:
+        return self.repo_dir / repo_id / "lfs" / oid
+
+    def _oid(self, repo_id: str, git_sha: str) -> str:
+        """What preupload and the tree report for a stored file: sha256 for LFS files, else the git blob sha1."""
+        return self.repos[repo_id].setdefault("lfs", {}).get(git_sha, git_sha)
 
     def _put_blob(self, repo_id: str, data: bytes) -> str:
         sha = git_sha1(data)
@@ -128,7 +158,8 @@ class LocalHub:
         return repo
 
     def _resolve(self, repo_id: str, repo: dict[str, Any], revision: str) -> str:
-        sha = repo["branches"].get(revision, revision if revision in repo["commits"] else None)
+        sha = repo["branches"].get(revision) or repo.get("tags", {}).get(revision)
+        sha = sha or (revision if revision in repo["commits"] else None)
         if sha is None:
             raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         return sha
@@ -144,8 +175,15 @@ class LocalHub:
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         url = urlsplit(req.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        length = int(req.headers.get("Content-Length") or 0)
-        body = req.rfile.read(length) if length else b""
+        if req.headers.get("Transfer-Encoding", "").lower() == "chunked":  # httpx streams file objects this way
+            body = b""
+            while (size := int(req.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+                body += req.rfile.read(size)
+                req.rfile.readline()
+            req.rfile.readline()
+        else:
+            length = int(req.headers.get("Content-Length") or 0)
+            body = req.rfile.read(length) if length else b""
         authorized = req.headers.get("Authorization") is not None
         status, headers, payload = 200, {}, b""
         try:
@@ -184,14 +222,42 @@ class LocalHub:
         if (m := RESOLVE_ROUTE.match(path)) and method in ("GET", "HEAD"):
             org, name, rev, file = (unquote(g) for g in m.groups())
             return self.resolve(f"{org}/{name}", rev, file, authorized)
+        if m := LFS_UPLOAD_ROUTE.match(path):  # presigned like the Hub's storage URLs: no token, a signature
+            if query.get("sig") != self.signature:
+                raise HubError(403, "invalid or missing upload signature")
+            org, name, action, oid = m.groups()
+            return answer(self.lfs_transfer(f"{org}/{name}", method, action, oid, body))
+        if method in ("POST", "PUT") and not authorized:
+            raise HubError(401, "Invalid username or password.")
+        if (m := LFS_BATCH_ROUTE.match(path)) and method == "POST":
+            repo_id = f"{m.group(1)}/{m.group(2)}"
+            self._repo(repo_id, authorized)
+            return answer(self.lfs_batch(repo_id, json.loads(body)))
         m = API_ROUTE.match(path)
         if m is None:
             raise HubError(404, f"no such route in the local test Hub: {method} {path}")
-        org, name, action, rev, rest = (unquote(g) if g else g for g in m.groups())
+        org, name, action, rev, rest, refs = (unquote(g) if g else g for g in m.groups())
         repo_id = f"{org}/{name}"
-        if method == "POST" and not authorized:
-            raise HubError(401, "Invalid username or password.")
         repo = self._repo(repo_id, authorized)
+        if method == "GET" and refs:
+            tags = repo.setdefault("tags", {})
+            ref = lambda kind, n, sha: {"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": sha}  # noqa: E731
+            return answer(
+                {
+                    "branches": [ref("heads", n, sha) for n, sha in sorted(repo["branches"].items())],
+                    "tags": [ref("tags", n, sha) for n, sha in sorted(tags.items())],
+                    "converts": [],
+                    "pullRequests": [],
+                }
+            )
+        if method == "POST" and action == "tag":
+            tag = json.loads(body)["tag"]
+            tags = repo.setdefault("tags", {})
+            if tag in tags or tag in repo["branches"]:
+                raise HubError(409, f"Tag {tag} already exists")
+            tags[tag] = self._resolve(repo_id, repo, rev)
+            self._save(repo_id)
+            return answer({})
         if method == "GET" and action in (None, "revision"):
             sha = self._resolve(repo_id, repo, rev or "main")
             commit = repo["commits"][sha]
@@ -224,7 +290,12 @@ class LocalHub:
             return answer(
                 {
                     "files": [
-                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": files.get(f["path"])}
+                        {
+                            "path": f["path"],
+                            "uploadMode": self.upload_mode(f),
+                            "shouldIgnore": False,
+                            "oid": self._oid(repo_id, files[f["path"]]) if f["path"] in files else None,
+                        }
                         for f in json.loads(body)["files"]
                     ]
                 }
@@ -232,6 +303,45 @@ class LocalHub:
         if method == "POST" and action == "commit":
             return answer(self.commit(repo_id, repo, rev, body, query))
         raise HubError(405, f"{method} not supported on {path} by the local test Hub")
+
+    @staticmethod
+    def upload_mode(file: dict[str, Any]) -> str:
+        """The Hub's rule: LFS for .gitattributes patterns, binary content (a NUL in the sample) and big files."""
+        sample = base64.b64decode(file.get("sample", ""))
+        lfs = any(fnmatch.fnmatch(file["path"].rsplit("/", 1)[-1], p) for p in LFS_PATTERNS)
+        return "lfs" if lfs or b"\0" in sample or file.get("size", 0) > LFS_SIZE else "regular"
+
+    def lfs_batch(self, repo_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", ["basic"]):
+            raise HubError(400, "the local test Hub only accepts basic LFS uploads")
+        objects = []
+        for obj in payload["objects"]:
+            entry: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"]}
+            if not self._lfs_path(repo_id, obj["oid"]).is_file():  # already stored: no actions, nothing to send
+                base = f"{self.endpoint}/lfs-test/{repo_id}"
+                entry["actions"] = {
+                    "upload": {"href": f"{base}/upload/{obj['oid']}?sig={self.signature}", "header": {}},
+                    "verify": {"href": f"{base}/verify?sig={self.signature}", "header": {}},
+                }
+            objects.append(entry)
+        return {"transfer": "basic", "objects": objects}
+
+    def lfs_transfer(self, repo_id: str, method: str, action: str, oid: str | None, body: bytes) -> dict[str, Any]:
+        if action == "upload" and method == "PUT" and oid:
+            if hashlib.sha256(body).hexdigest() != oid:
+                raise HubError(400, f"LFS upload content does not match its oid {oid}")
+            path = self._lfs_path(repo_id, oid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            self.lfs_uploads.append(oid)
+            return {}
+        if action == "verify" and method == "POST":
+            payload = json.loads(body)
+            path = self._lfs_path(repo_id, payload["oid"])
+            if not path.is_file() or path.stat().st_size != payload["size"]:
+                raise HubError(404, f"LFS object {payload['oid']} not found or of the wrong size")
+            return {}
+        raise HubError(405, f"{method} {action} not supported by the local test Hub's LFS store")
 
     def create_repo(self, payload: dict[str, Any], authorized: bool) -> dict[str, Any]:
         if not authorized:
@@ -261,6 +371,8 @@ class LocalHub:
             if recursive or len(parts) == 1:
                 size = (self.repo_dir / repo_id / "blobs" / sha).stat().st_size
                 entries[path] = {"type": "file", "path": path, "size": size, "oid": sha}
+                if self._oid(repo_id, sha) != sha:  # an LFS file: the tree names its pointer's object
+                    entries[path]["lfs"] = {"oid": self._oid(repo_id, sha), "size": size, "pointerSize": 134}
         if prefix and not entries:
             raise HubError(404, f"{prefix} does not exist on {rev}", "EntryNotFound")
         return list(entries.values())
@@ -283,15 +395,27 @@ class LocalHub:
             if key == "file":
                 if value.get("encoding") != "base64":
                     raise HubError(400, "file content must be base64-encoded")
-                files[value["path"]] = self._put_blob(repo_id, base64.b64decode(value["content"]))
+                data = base64.b64decode(value["content"])
+                if (
+                    self.upload_mode({"path": value["path"], "sample": base64.b64encode(data[:512]), "size": len(data)})
+                    == "lfs"
+                ):
+                    raise HubError(422, f"{value['path']} must be uploaded with LFS (preupload said so)")
+                files[value["path"]] = self._put_blob(repo_id, data)
+            elif key == "lfsFile":
+                if value.get("algo") != "sha256" or not self._lfs_path(repo_id, value["oid"]).is_file():
+                    raise HubError(422, f"LFS object {value.get('oid')} for {value['path']} was never uploaded")
+                git_sha = self._put_blob(repo_id, self._lfs_path(repo_id, value["oid"]).read_bytes())
+                repo.setdefault("lfs", {})[git_sha] = value["oid"]
+                files[value["path"]] = git_sha
             elif key == "deletedFile":
                 if files.pop(value["path"], None) is None:
                     raise HubError(404, "A file with this name doesn't exist", "EntryNotFound")
             elif key == "deletedFolder":
                 folder = value["path"].rstrip("/") + "/"
                 files = {p: s for p, s in files.items() if not p.startswith(folder)}
-            else:  # lfsFile (and anything newer): this double only accepts inline "regular" uploads
-                raise HubError(400, f"the local test Hub only accepts regular (inline) uploads, got {key!r}")
+            else:
+                raise HubError(400, f"the local test Hub does not support {key!r} commit operations")
         sha = self._commit(repo_id, rev, files, header.get("summary", ""))
         return {
             "commitUrl": f"{self.endpoint}/{repo_id}/commit/{sha}",

@@ -528,7 +528,7 @@ def test_the_bundled_runs_settings_amp_channels_last_linear_threads_resume_exact
     )
     small = {"nz": 16, "ngf": 8, "ndf": 8}
     straight = Trainer(DcganFaces(small), settings, data)
-    losses = [float(step["loss_d"]) for step in straight.run()]
+    losses = [float(step["loss_d"].detach()) for step in straight.run()]
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
     conv = straight.raw_nets["generator"].main[0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
@@ -560,3 +560,27 @@ def test_compiled_training_checkpoints_the_plain_networks():
     assert trainer.setup.nets["generator"] is not trainer.raw_nets["generator"]  # compiled wrappers were used
     assert not any("_orig_mod" in key for net in state["nets"].values() for key in net)
     GanRing8({**vars(GanRing8.Config()), "hidden": 16}).net.load_state_dict(state["nets"]["generator"])
+
+
+def test_the_demos_live_training_is_the_engines_run(tmp_path):
+    """One training loop: "train live" in the demo gives exactly what the engine gives with the same settings."""
+    from hub_models.app.handlers import Handlers
+    from hub_models.app.store import ModelStore
+    from hub_models.models.toy2d import GanToy2D
+
+    handlers = Handlers(ModelStore(device="cpu"))
+    frames = list(handlers.toy_train("Gaussian (seed 001)", 40, 3))
+    assert len(frames) == 20 and frames[-1][1].startswith("step 40/40: w2 = ")
+    export = GanToy2D().train(tmp_path / "run", steps=40, seed=3, batch_size=1024, lr_schedule="linear", progress=False)
+    trained = hub_models_load(export)
+    shown = frames[-1][0].value["data"]  # the last frame's scatter: target points, then the generated ones
+    generated = [row for row in shown if row[2] == "generated"]
+    expected = trained.generate(1000, seed=0)
+    assert len(generated) == 1000
+    assert torch.allclose(torch.tensor([row[:2] for row in generated]), expected, atol=1e-5)
+
+
+def hub_models_load(export: Path):
+    import hub_models
+
+    return hub_models.load("gan-toy2d", weights=export, device="cpu")

@@ -415,26 +415,25 @@ class Handlers:
     def toy_train(self, target: str, steps: Any, seed: Any) -> Iterator[tuple[gr.ScatterPlot, str]]:
         """Train a fresh copy of the toy GAN in-process (CPU), yielding the moving distribution 20 times: each
         frame replaces the plot, and the text says the step (no progress bar over the plot it would hide)."""
+        from ..engine import Trainer, TrainSettings
+
         base = self.toy_model(target)
         steps, seed = whole(steps, "steps", 10, 5000), whole(seed, "seed", 0, MAX_SEED)
-        torch.manual_seed(seed)
+        # the engine's own step API with the recipe's batch and schedule, scaled to this run: one training loop
+        settings = TrainSettings(
+            steps=steps,
+            seed=seed,
+            batch_size=base.train_defaults.get("batch_size", 256),
+            lr_schedule=base.train_defaults.get("lr_schedule", "constant"),
+            device="cpu",
+            progress=False,
+        )
         model = type(base)(base.config)
-        setup = model.setup_training(torch.device("cpu"))
-        data = model.load_data(None)["points"]
-        batch = base.train_defaults.get("batch_size", 256)
-        g = torch.Generator().manual_seed(seed)
+        trainer = Trainer(model, settings, model.load_data(None), device=torch.device("cpu"))
         real = model.reference_points()
         every = max(1, steps // 20)
-        for opt in setup.optimizers.values():
-            for group in opt.param_groups:
-                group["initial_lr"] = group["lr"]
-        for step in range(1, steps + 1):
-            for opt in setup.optimizers.values():  # the recipe's linear decay, scaled to this run
-                for group in opt.param_groups:
-                    if base.train_defaults.get("lr_schedule") == "linear":
-                        group["lr"] = group["initial_lr"] * (1 - (step - 1) / steps)
-            idx = torch.randint(0, len(data), (batch,), generator=g)
-            model.train_step(setup, {"points": data[idx]})
+        for _ in trainer.run():
+            step = trainer.step
             if step % every == 0 or step == steps:
                 model.net.eval()
                 fake = model.generate(1000, seed=0)

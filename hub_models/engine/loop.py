@@ -9,6 +9,7 @@ atomic checkpoints with exact resume, DDP, and the export of the final model in 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import shlex
 import sys
@@ -77,7 +78,10 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, data_root: str | Path | None
     writer = None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        from torch.utils.tensorboard import SummaryWriter
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is in the [train] extra, not a core dependency
+            raise HubModelsError("training logs need tensorboard: pip install 'hub-models[train]'") from None
 
         writer = SummaryWriter(str(out_dir / "logs"), purge_step=trainer.step or None)
         _record_settings(out_dir / SETTINGS_NAME, trainer)
@@ -121,7 +125,6 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, data_root: str | Path | None
         model.provenance = {
             "command": command or _command_line(),
             "dataset": getattr(model, "dataset", "") or None,
-            "data_root": str(data_root) if data_root else None,
             "data_fingerprint": trainer.data_fingerprint,
             "examples": trainer.n,
             "steps": trainer.step,
@@ -131,7 +134,7 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, data_root: str | Path | None
             "world_size": ctx.world_size,
             "train_settings": settings.to_dict(),
             "versions": library_versions(),
-            "git_revision": git_revision(),
+            "git_revision": _source_revision(model),
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "replica_digest": digests[0],
         }
@@ -139,6 +142,14 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, data_root: str | Path | None
         writer.close()
     ctx.barrier()
     return export
+
+
+def _source_revision(model: GenerativeModel) -> str | None:
+    """The git revision of the plugin's own source (not hub-models'); None when it is not in a checkout."""
+    try:
+        return git_revision(Path(inspect.getfile(type(model))).parent)
+    except (TypeError, OSError):  # a class built at run time has no source file
+        return None
 
 
 def _record_settings(path: Path, trainer: Trainer) -> None:

@@ -79,8 +79,20 @@ def bundled_dir() -> Path:
     return Path(str(resources.files("hub_models"))) / "weights" / MODEL_TYPE
 
 
+def classifier_dir() -> Path:
+    """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
+    if (bundled_dir() / "config.json").is_file():
+        return bundled_dir()
+    from .. import __version__
+    from ..weights import HubOptions, download, hub_asset_repo_id
+
+    repo_id, revision = hub_asset_repo_id(MODEL_TYPE), f"v{__version__}"
+    hint = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    return download(repo_id, HubOptions(revision=revision), hint=hint)
+
+
 def load_classifier(directory: Path | None = None) -> MnistClassifier:
-    directory = directory or bundled_dir()
+    directory = directory or classifier_dir()
     try:
         config = json.loads((directory / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -100,9 +100,9 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     )
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
-        datasets=("mnist",),
+        datasets=("ylecun/mnist",),
         tags=("gan", "cgan", "dcgan", "mnist", "conditional-image-generation"),
-        pipeline_tag="unconditional-image-generation",
+        pipeline_tag="other",  # class-conditional: the Hub has no such task, and it is not unconditional
         source="Seed 002: CGAN on MNIST at 64x64 (one-hot label concatenated to z; label maps concatenated to "
         "the image for D), after the PyTorch DCGAN tutorial.",
         notes="Architecture, loss, optimiser and init as in the seed. D outputs logits trained with "

@@ -72,8 +72,9 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
     )  # fmt: skip
     card = CardInfo(
         summary="An MLP conditional GAN (label embedding concatenated to z) that draws the 28x28 digit you ask for.",
-        datasets=("mnist",),
+        datasets=("ylecun/mnist",),
         tags=("gan", "cgan", "mnist", "mlp", "conditional-image-generation"),
+        pipeline_tag="other",  # class-conditional: the Hub has no such task, and it is not unconditional
         source="Seed 004: the CGAN of the book chapter (nn.Embedding(10, 10), G 110-256-512-1024-784, "
         "D 794-1024-512-256-1 with dropout 0.4).",
         notes="Architecture as in the seed; D outputs logits trained with BCEWithLogits; Adam 2e-4, beta1 0.5; "

@@ -87,8 +87,10 @@ class ConvganFaces128(GenerativeModel):
     )
     card = CardInfo(
         summary="A convolutional GAN generating 128x128 faces (Linear → 3x11x11 → three 8x8 transposed convolutions).",
-        datasets=("celeba",),
+        datasets=("flwrlabs/celeba",),
         license="other",
+        license_name="celeba-non-commercial-research",
+        license_link="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",  # CelebA terms: non-commercial research
         tags=("gan", "faces", "celeba", "non-commercial"),
         source="Seed 003: the convolutional face GAN of 'Make Your First GAN With PyTorch' (T. Rashid), 128x128.",
         notes=CELEBA_NOTE + " Trained here on the 64x64 CelebA faces upsampled to 128x128 (PIL bicubic, once, "

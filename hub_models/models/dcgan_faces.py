@@ -100,8 +100,10 @@ class DcganFaces(GenerativeModel):
     )
     card = CardInfo(
         summary="DCGAN (Radford et al., 2016) generating 64x64 faces, trained on CelebA.",
-        datasets=("celeba",),
+        datasets=("flwrlabs/celeba",),
         license="other",
+        license_name="celeba-non-commercial-research",
+        license_link="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",  # CelebA terms: non-commercial research
         tags=("gan", "dcgan", "faces", "celeba", "non-commercial"),
         source="Seed 000: the DCGAN walk-through of the PyTorch tutorial (weights_init N(0, 0.02), BCE, Adam 2e-4 "
         "beta1 0.5, fixed noise).",

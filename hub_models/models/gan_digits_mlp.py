@@ -55,11 +55,11 @@ class GanDigitsMlp(GenerativeModel):
             "compare with classifier_fid_real_train, the same distance for 10,000 real training images",
         ),
         Metric("classifier_fid_real_train", "same distance for real train images (floor)",
-               protocol="10,000 random MNIST training images vs the test set, same features"),
+               protocol="10,000 random MNIST training images vs the test set, same features", reference=True),
     )  # fmt: skip
     card = CardInfo(
         summary="A two-hidden-layer MLP GAN (latent 64, hidden 256) generating 28x28 MNIST digits.",
-        datasets=("mnist",),
+        datasets=("ylecun/mnist",),
         tags=("gan", "mnist", "mlp"),
         source="Seed 004: the MLP GAN of the book chapter (after yunjey's pytorch-tutorial).",
         notes="Architecture and loss as in the seed; D outputs logits (BCEWithLogits); Adam 2e-4, beta1 0.5; the "

@@ -71,7 +71,7 @@ class VaeDigits(GenerativeModel):
     )  # fmt: skip
     card = CardInfo(
         summary="A variational auto-encoder (784-400-20) on MNIST: reconstruct, encode, sample, walk the latents.",
-        datasets=("mnist",),
+        datasets=("ylecun/mnist",),
         tags=("vae", "mnist", "autoencoder"),
         source="Seed 004: the VAE of the book chapter (image_size 784, h_dim 400, z_dim 20, Adam 1e-3, batch 128), "
         "the same model as pytorch/examples/vae.",
