@@ -36,17 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from demo_server import DemoServer, call, missing_weights, rss_mb, stand_in_weights, upload
 from test_space import png_header_bomb
 
-ARGS = {"/faces": ("dcgan-faces", 0, 16, 1.0), "/digits": ("cgan-digits-mlp", "all digits", 0, 16)}
+ARGS = {"/faces": ("dcgan-faces", 0, 16, 1.0), "/digits": ("cgan-digits-mlp", "all", 0, 16)}
 # every endpoint with the values the page starts with (the tab's default model), and which argument is the seed
 # (varied per request, so nothing is served from a cache); toy_train is a long job with its own queue, not timed
 DEFAULTS: dict[str, tuple[list, int]] = {
     "/faces": (["dcgan-faces", 0, 16, 1.0], 1),
     "/interpolate": (["dcgan-faces", 1, 2, 8, 1.0], 1),
-    "/digits": (["cgan-digits", "all digits", 0, 100], 2),
+    "/digits": (["cgan-digits", "all", 0, 100], 2),
     "/vae_example": ([0], 0),  # the VAE reconstruction of a test digit (index varied over the bundled 30)
     "/vae_sample": ([0, 64], 0),
     "/vae_walk": ([0, 0, 1, 10], 0),
-    "/toy_show": (["Gaussian (seed 001)", 0], 1),
+    "/toy_show": (["gan-toy2d", 0], 1),
     "/generate": (["cgan-digits", 0, 16, "{}"], 1),
 }
 MIXED = ("/faces", "/digits", "/vae_example")

@@ -94,7 +94,7 @@ def test_faces_interpolation(client):
 
 
 def test_digit_picker_grid_and_single_digit(client):
-    picture, download = client.predict("cgan-digits-mlp", "all digits", 0, 100, api_name="/digits")
+    picture, download = client.predict("cgan-digits-mlp", "all", 0, 100, api_name="/digits")
     image = Image.open(picture)
     assert image.format == "PNG" and image.size[0] == image.size[1]  # 10 x 10, one row per digit
     one = Image.open(client.predict("cgan-digits", "7", 3, 8, api_name="/digits")[0])
@@ -157,16 +157,16 @@ def test_vae_prior_and_walk(client):
 
 
 def test_toy_scatter_training_and_a_broken_model(client):
-    plot, text = client.predict("Gaussian (seed 001)", 0, api_name="/toy_show")
+    plot, text = client.predict("gan-toy2d", 0, api_name="/toy_show")
     assert plot["x_lim"][0] < plot["x_lim"][1] and plot["y_lim"][0] < plot["y_lim"][1]  # fixed axes while training
     rows = plot["value"]["data"]
     assert len(rows) == 2000 and {r[2] for r in rows} == {"target", "generated"}
     assert "w2" in text
-    plot, text = client.predict("Gaussian (seed 001)", 50, 1, api_name="/toy_train")
+    plot, text = client.predict("gan-toy2d", 50, 1, api_name="/toy_train")
     assert "step 50/50" in text and "w2 =" in text
     # the ring's weights were pointed at a missing directory: a clear message, the app keeps working
-    assert "gan-ring8 is not available" in error_of(client, "ring of 8 Gaussians", 0, api_name="/toy_show")
-    assert client.predict("Gaussian (seed 001)", 1, api_name="/toy_show")
+    assert "gan-ring8 is not available" in error_of(client, "gan-ring8", 0, api_name="/toy_show")
+    assert client.predict("gan-toy2d", 1, api_name="/toy_show")
 
 
 def test_all_models_endpoint_any_plugin(client):
@@ -226,3 +226,29 @@ def test_a_third_party_plugin_appears_in_all_models_with_no_change(third_party_s
         assert "acme-tiles" in config and "acme-oops" in config and "needs a library" in config
     finally:
         server.stop()
+
+
+def test_tabs_choose_models_by_their_declarations(monkeypatch):
+    """No tab names model ids: a third-party conditional image plugin lands in the class picker unchanged."""
+    from hub_models import registry
+    from hub_models.app import handlers
+    from hub_models.contract import CardInfo, GenerativeModel, Input
+
+    assert set(handlers.tab_models("faces")) == {"dcgan-faces", "convgan-faces128"}
+    assert set(handlers.tab_models("classes")) == {"cgan-digits", "cgan-digits-mlp"}
+    assert handlers.tab_models("reconstruction") == ("vae-digits",)
+    assert set(handlers.tab_models("points")) == {"gan-toy2d", "gan-ring8"}
+
+    class Letters(GenerativeModel):  # someone else's class-conditional image model
+        model_id = "acme-letters"
+        Config = type("Config", (), {})
+        inputs = (Input("letter", "choice", "a", choices=("a", "b", "c")),)
+        conditioning = "letter"
+        card = CardInfo(summary="letters")
+
+    found = {m: registry.get_model_class(m) for m in registry.list_models()}
+    monkeypatch.setattr(handlers, "list_models", lambda: sorted({*found, "acme-letters"}))
+    monkeypatch.setattr(handlers, "get_model_class", lambda m: Letters if m == "acme-letters" else found[m])
+    assert "acme-letters" in handlers.tab_models("classes")
+    assert handlers.class_choices("acme-letters") == ("a", "b", "c")
+    assert handlers.class_choices("cgan-digits") == ("all", *map(str, range(10)))

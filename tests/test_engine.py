@@ -569,7 +569,7 @@ def test_the_demos_live_training_is_the_engines_run(tmp_path):
     from hub_models.models.toy2d import GanToy2D
 
     handlers = Handlers(ModelStore(device="cpu"))
-    frames = list(handlers.toy_train("Gaussian (seed 001)", 40, 3))
+    frames = list(handlers.toy_train("gan-toy2d", 40, 3))
     assert len(frames) == 20 and frames[-1][1].startswith("step 40/40: w2 = ")
     export = GanToy2D().train(tmp_path / "run", steps=40, seed=3, batch_size=1024, lr_schedule="linear", progress=False)
     trained = hub_models_load(export)

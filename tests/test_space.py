@@ -87,7 +87,7 @@ def test_every_gpu_function_is_module_level_and_its_calls_pickle(monkeypatch):
     h = handlers.Handlers(store.ModelStore())
     h.faces("dcgan-faces", 0, 2, 1.0)
     h.interpolate("dcgan-faces", 0, 1, 3, 0.8)
-    h.digits("cgan-digits-mlp", "all digits", 0, 10)
+    h.digits("cgan-digits-mlp", "all", 0, 10)
     h.vae_example(0)
     h.vae_sample(0, 4)
     h.vae_walk(0, 0, 1, 3)
@@ -164,7 +164,7 @@ def test_long_trainings_have_their_own_queue_and_leave_the_other_tabs_answering(
     try:
         api = demo.url + "gradio_api/call/toy_train"
         with httpx.Client(timeout=30) as http:
-            answers = [http.post(api, json={"data": ["Gaussian (seed 001)", 5000, i]}) for i in range(80)]
+            answers = [http.post(api, json={"data": ["gan-toy2d", 5000, i]}) for i in range(80)]
         accepted = [a for a in answers if a.status_code == 200]
         refused = [a for a in answers if a.status_code != 200]
         assert 1 <= len(accepted) <= 10, [a.status_code for a in answers]
@@ -245,7 +245,7 @@ def test_one_describe_endpoint_and_all_digits_at_any_count(server):
 
     names = set(Client(server.url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert "/describe" in names and not any(n.startswith("/describe_") for n in names), names
-    picture, _ = ok(call(server.url, "/digits", ["cgan-digits-mlp", "all digits", 0, 16]))
+    picture, _ = ok(call(server.url, "/digits", ["cgan-digits-mlp", "all", 0, 16]))
     grid = Image.open(__import__("io").BytesIO(fetch(picture)))
     cols, rows = 10, 2  # 16 digits: 0-9, then 0-5 (28 px each, make_grid's 2 px padding; upscaled by an integer)
     assert grid.size[0] * (rows * 30 + 2) == grid.size[1] * (cols * 30 + 2), grid.size

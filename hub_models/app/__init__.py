@@ -21,14 +21,14 @@ from ..errors import HubModelsError
 from ..registry import get_model_class, list_models, plugin_errors
 from .handlers import (
     DECODES,
-    DIGIT_MODELS,
-    FACE_MODELS,
-    TOY_MODELS,
     Handlers,
     check_image_header,
+    class_choices,
     friendly,
     friendly_stream,
+    tab_models,
     user_error,
+    vae_id,
 )
 from .store import ModelStore
 
@@ -54,10 +54,23 @@ INTRO = (
 )
 
 
-def _installed(candidates: tuple[str, ...], store: ModelStore) -> list[str]:
-    """The tab's models that are installed, those with weights first (the default choice)."""
-    installed = set(list_models())
-    return store.prefer_ready([m for m in candidates if m in installed]) or list(candidates[:1])
+# The model each tab opens on when it is installed and loads (the seed's own); the tab's list still comes from
+# the plugins' declarations.
+TAB_DEFAULTS = {"faces": "dcgan-faces", "classes": "cgan-digits", "points": "gan-toy2d"}
+
+
+def _installed(tab: str, store: ModelStore) -> list[str]:
+    """The tab's models (chosen by their declarations), those whose weights resolve first (the default choice)."""
+    models = sorted(tab_models(tab), key=lambda m: m != TAB_DEFAULTS.get(tab))
+    return store.prefer_ready(models)
+
+
+def _class_dropdown(model_id: str | None, value: str | None = None) -> gr.Dropdown:
+    """The class picker for a conditional model: its conditioning input's choices ("all" shown as "all digits")."""
+    choices = class_choices(model_id) if model_id else ()
+    pairs = [("all digits" if c == "all" else c, c) for c in choices]
+    default = value if value in choices else (choices[0] if choices else None)
+    return gr.Dropdown(pairs, value=default, label="digit")
 
 
 def _file_paths(payload: Any) -> list[str]:
@@ -158,7 +171,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tab("DCGAN faces"):
-            faces = _installed(FACE_MODELS, store)
+            faces = _installed("faces", store)
             f_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
                 f_model = gr.Dropdown(faces, value=faces[0], label="model")
@@ -184,17 +197,18 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                        api_name="interpolate")  # fmt: skip
 
         with gr.Tab("CGAN digit picker"):
-            digits = _installed(DIGIT_MODELS, store)
+            digits = _installed("classes", store)
             d_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
-                d_model = gr.Radio(digits, value=digits[0], label="model variant")
-                d_digit = gr.Dropdown(["all digits", *map(str, range(10))], value="all digits", label="digit")
+                d_model = gr.Radio(digits, value=digits[0] if digits else None, label="model variant")
+                d_digit = _class_dropdown(digits[0] if digits else None)
                 d_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 d_count = gr.Slider(1, 100, value=100, step=1, label="count")
             d_go = gr.Button("Generate", variant="primary")
             d_image = gr.Image(label="digits", format="png", type="filepath", elem_classes="pixelated", height=560)
             d_file = gr.File(label="download (PNG)")
             d_go.click(friendly(h.digits), [d_model, d_digit, d_seed, d_count], [d_image, d_file], api_name="digits")
+            d_model.change(lambda m, v: _class_dropdown(m, v), [d_model, d_digit], d_digit, api_visibility="private")
 
         with gr.Tab("VAE reconstruction"):
             v_info = gr.Markdown(elem_classes="tab-line")
@@ -241,7 +255,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         with gr.Tab("2-D toy distribution"):
             t_info = gr.Markdown(elem_classes="tab-line")
             with gr.Row():
-                t_target = gr.Radio(list(TOY_MODELS), value=next(iter(TOY_MODELS)), label="target")
+                toys = _installed("points", store)
+                t_target = gr.Radio(toys, value=toys[0] if toys else None, label="model (its target distribution)")
                 t_seed = gr.Number(0, label="seed", precision=0, minimum=0)
                 t_steps = gr.Slider(10, 5000, value=1000, step=10, label="training steps")
             with gr.Row():
@@ -294,9 +309,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden")
         for trigger, source, info in ((d_model.change, d_model, d_info), (a_model.change, a_model, a_info)):
             gr.on([app.load, trigger], describe, source, info, api_visibility="private", show_progress="hidden")
-        gr.on([app.load, t_target.change], lambda t: describe(TOY_MODELS.get(t, "")), t_target, t_info,
-              api_visibility="private", show_progress="hidden")  # fmt: skip
-        app.load(lambda: describe("vae-digits"), None, v_info, api_visibility="private", show_progress="hidden")
+        gr.on([app.load, t_target.change], describe, t_target, t_info, api_visibility="private", show_progress="hidden")
+        app.load(lambda: describe(vae_id()), None, v_info, api_visibility="private", show_progress="hidden")
     _guard_inputs(app)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return app

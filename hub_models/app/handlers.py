@@ -31,9 +31,36 @@ from ..registry import get_model_class, list_models
 from .preprocess import MAX_UPLOAD_PIXELS, mnist_like
 from .store import ModelStore, gpu
 
-FACE_MODELS = ("dcgan-faces", "convgan-faces128")
-DIGIT_MODELS = ("cgan-digits", "cgan-digits-mlp")
-TOY_MODELS = {"Gaussian (seed 001)": "gan-toy2d", "ring of 8 Gaussians": "gan-ring8"}
+# Which installed models each tab offers, from what the plugins declare (never by id): a third-party plugin that
+# declares the same capabilities appears in the tab with no change here.
+TAB_MODELS = {
+    "faces": lambda cls: cls.output == "image" and cls.conditioning is None and cls.supports_interpolation,
+    "classes": lambda cls: cls.output == "image" and cls.conditioning is not None,
+    "reconstruction": lambda cls: cls.supports_reconstruction,
+    "points": lambda cls: cls.output == "points",
+}
+
+
+def tab_models(tab: str) -> tuple[str, ...]:
+    """The installed models (that import cleanly) whose declarations fit ``tab``."""
+    return tuple(m for m in list_models() if TAB_MODELS[tab](get_model_class(m)))
+
+
+def class_choices(model_id: str) -> tuple[str, ...]:
+    """The values of the input that picks the class of a conditional model (e.g. "all", "0", ..., "9")."""
+    cls = get_model_class(model_id)
+    spec = next(spec for spec in cls.inputs if spec.name == cls.conditioning)
+    return tuple(map(str, spec.choices)) if spec.choices else (str(spec.default),)
+
+
+def vae_id() -> str:
+    """The model of the reconstruction tab: vae-digits when installed, else the first that declares it."""
+    found = tab_models("reconstruction")
+    if not found:
+        raise HubModelsError("no installed model declares reconstruction")
+    return "vae-digits" if "vae-digits" in found else found[0]
+
+
 # the headline metrics a card may carry, and how to read them (counts and spreads are left to the card)
 METRIC_HINTS = {
     "fid": "Inception FID, lower is better",
@@ -175,7 +202,9 @@ def faces_grid(model_id: str, seed: int, count: int, truncation: float) -> str:
     file. One file per request, not one per face: Gradio's per-file work (encode, hash, copy, path checks, under
     the GIL) was 60% of a 16-face request's server time; and ``save_png``'s fast zlib level encodes the grid in
     half the time of Gradio's default."""
-    images = _model(model_id).generate(count, seed=seed, truncation=truncation)
+    model = _model(model_id)
+    inputs = {"truncation": truncation} if any(spec.name == "truncation" for spec in model.inputs) else {}
+    images = model.generate(count, seed=seed, **inputs)
     grid = render_grid(images, nrow=min(8, count))
     factor = min(4, max(1, 512 // max(grid.size)))
     grid = grid.resize((grid.width * factor, grid.height * factor), Image.NEAREST) if factor > 1 else grid
@@ -186,7 +215,9 @@ def faces_grid(model_id: str, seed: int, count: int, truncation: float) -> str:
 @friendly
 def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, truncation: float) -> tuple[Any, str]:
     """A strip of the faces between two seeds, and the same frames as a looping GIF (forward and back)."""
-    frames = _model(model_id).interpolate(seed_a, seed_b, steps=steps, truncation=truncation)
+    model = _model(model_id)
+    inputs = {"truncation": truncation} if any(spec.name == "truncation" for spec in model.inputs) else {}
+    frames = model.interpolate(seed_a, seed_b, steps=steps, **inputs)
     strip = upscale(render_grid(frames, nrow=steps, padding=0), 128 * steps)
     pictures = [upscale(to_pil(f), 256) for f in frames]
     psi = f"{truncation:g}".replace(".", "p")
@@ -197,8 +228,9 @@ def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, trun
 @friendly
 def digit_grid(model_id: str, label: str, seed: int, count: int) -> str:
     model = _model(model_id)
-    images = model.generate(count, seed=seed, label=label)
-    picture = render_grid(images, nrow=model.grid_nrow(count, label=model.parse_inputs({"label": label})["label"]))
+    choice = {model.conditioning: label}  # the input that picks the class ("label" for the digit models)
+    images = model.generate(count, seed=seed, **choice)
+    picture = render_grid(images, nrow=model.grid_nrow(count, **model.parse_inputs(choice)))
     return save_png(upscale(picture, 640), f"{model_id}-{label}-seed{seed}-n{count}")
 
 
@@ -206,7 +238,7 @@ def digit_grid(model_id: str, label: str, seed: int, count: int) -> str:
 @friendly
 def vae_pair(x: torch.Tensor) -> tuple[Image.Image, str]:
     """``x`` (1x1x28x28, CPU) next to its reconstruction, and the reconstruction error."""
-    recon = _model("vae-digits").reconstruct(x).cpu()
+    recon = _model(vae_id()).reconstruct(x).cpu()
     side = torch.cat([x, recon]).clamp(0, 1)
     bce = torch.nn.functional.binary_cross_entropy(recon, x, reduction="sum").item()
     mse = torch.mean((recon - x) ** 2).item()
@@ -217,13 +249,13 @@ def vae_pair(x: torch.Tensor) -> tuple[Image.Image, str]:
 @gpu
 @friendly
 def vae_prior(seed: int, count: int) -> Image.Image:
-    return upscale(render_grid(_model("vae-digits").generate(count, seed=seed)), 560)
+    return upscale(render_grid(_model(vae_id()).generate(count, seed=seed)), 560)
 
 
 @gpu
 @friendly
 def vae_latent_walk(seed: int, dims: tuple[int, int], steps: int) -> Image.Image:
-    grid = _model("vae-digits").latent_walk(seed=seed, dims=dims, steps=steps)
+    grid = _model(vae_id()).latent_walk(seed=seed, dims=dims, steps=steps)
     return upscale(render_grid(grid, nrow=steps, padding=0), 560)
 
 
@@ -275,13 +307,13 @@ class Handlers:
 
     # ------------------------------------------------------------------ faces
     def faces(self, model_id: str, seed: Any, count: Any, truncation: Any) -> str:
-        model_id = self.allowed(model_id, FACE_MODELS)
+        model_id = self.allowed(model_id, tab_models("faces"))
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 64)
         return faces_grid(model_id, seed, count, number(truncation, "truncation ψ", 0.1, 1.0))
 
     def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, truncation: Any) -> tuple[Any, str, str]:
         """The strip, the GIF, and a caption naming what they show (the inputs may have changed since)."""
-        model_id = self.allowed(model_id, FACE_MODELS)
+        model_id = self.allowed(model_id, tab_models("faces"))
         seed_a, seed_b = whole(seed_a, "seed A", 0, MAX_SEED), whole(seed_b, "seed B", 0, MAX_SEED)
         steps, psi = whole(steps, "steps", 2, 32), number(truncation, "truncation ψ", 0.1, 1.0)
         if not get_model_class(model_id).supports_interpolation:
@@ -291,7 +323,7 @@ class Handlers:
 
     # ------------------------------------------------------------------ digits
     def digits(self, model_id: str, digit: str, seed: Any, count: Any) -> tuple[str, str]:
-        model_id = self.allowed(model_id, DIGIT_MODELS)
+        model_id = self.allowed(model_id, tab_models("classes"))
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100)
         label = "all" if str(digit).startswith("all") else str(digit)
         path = digit_grid(model_id, label, seed, count)
@@ -375,15 +407,13 @@ class Handlers:
         return vae_prior(whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 100))
 
     def vae_walk(self, seed: Any, dim_x: Any, dim_y: Any, steps: Any) -> Image.Image:
-        z = _model("vae-digits").config.z_dim - 1
+        z = _model(vae_id()).config.z_dim - 1
         dims = (whole(dim_x, "x dimension", 0, z), whole(dim_y, "y dimension", 0, z))
         return vae_latent_walk(whole(seed, "seed", 0, MAX_SEED), dims, whole(steps, "steps", 2, 20))
 
     # ------------------------------------------------------------------ the 2-D toys
     def toy_model(self, target: str):
-        if target not in TOY_MODELS:
-            raise HubModelsError(f"unknown target {target!r}: choose one of {', '.join(TOY_MODELS)}")
-        return _model(TOY_MODELS[target])
+        return _model(self.allowed(target, tab_models("points")))
 
     @staticmethod
     def scatter(real: torch.Tensor, fake: torch.Tensor) -> pd.DataFrame:

@@ -64,6 +64,7 @@ class DigitLabelsMixin:
     """parse_inputs/grid_nrow for plugins whose only input is ``label`` (accepts lists via the Python API)."""
 
     inputs = (LABEL_INPUT,)
+    conditioning = "label"  # class-conditional: the demo's class picker offers these models (see the contract)
 
     def parse_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(inputs) - {"label"})

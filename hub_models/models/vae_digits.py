@@ -59,6 +59,7 @@ class VaeDigitsConfig:
 
 
 class VaeDigits(GenerativeModel):
+    supports_reconstruction = True  # reconstruct(images): the demo's reconstruction tab offers it
     model_id = "vae-digits"
     Config = VaeDigitsConfig
     dataset = "mnist"
