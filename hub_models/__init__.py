@@ -2,10 +2,9 @@
 
 from .contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
 from .errors import DataError, HubModelsError, WeightsError
+from .hub import publish
 from .registry import get_model_class, list_models, load, plugin_errors
-from .weights import publish
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "CardInfo",
