@@ -355,6 +355,31 @@ def test_card_front_matter(checkpoint):
     assert results and results[0].metric_type == "w2" and results[0].metric_value <= 0.05
 
 
+def test_eval_update_card_records_the_metrics_in_a_local_checkpoint_only(tmp_path, monkeypatch):
+    """`hub-models eval --update-card` rewrites config.json and the card of a local copy, atomically."""
+    import shutil
+
+    from hub_models.weights import bundled_dir
+
+    bundled = bundled_dir(GanRing8)
+    before = {p.name: p.read_bytes() for p in bundled.iterdir() if p.is_file()}
+    ckpt = tmp_path / "ring"
+    shutil.copytree(bundled, ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    config["metrics"]["modes_covered"] = 3  # a stale number the evaluation must replace
+    (ckpt / "config.json").write_text(json.dumps(config))
+    code, out, err = run_cli("eval", "gan-ring8", "--weights", str(ckpt), "--update-card")
+    assert code == 0, err
+    measured = json.loads(out)
+    written = json.loads((ckpt / "config.json").read_text())["metrics"]
+    assert written["modes_covered"] == measured["modes_covered"] == 8
+    assert "| 8 |" in (ckpt / "README.md").read_text().replace("| 8.0 |", "| 8 |")
+    assert {p.name: p.read_bytes() for p in bundled.iterdir() if p.is_file()} == before  # the bundled copy untouched
+    # a Hub reference is not a local checkpoint: nothing to update
+    code, _, err = run_cli("eval", "gan-ring8", "--weights", "org/ring", "--update-card")
+    assert code == 2 and err.count("\n") == 1
+
+
 # ---------------------------------------------------------------- import layers (import-linter, as `make lint` runs it)
 
 ROOT = Path(__file__).resolve().parents[1]
