@@ -17,6 +17,7 @@ import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from demo_server import DemoServer, stand_in_weights  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -180,10 +181,18 @@ def test_all_models_fields_take_typing(browser, server):
     wait_for(lambda: field(panel, "model").get_attribute("value").startswith("cgan-digits"), what="a digit model")
     model = field(panel, "model").get_attribute("value")
     wait_for(lambda: panel.find_elements(By.CSS_SELECTOR, "input[aria-label='digit']"), what="the digit field")
-    digit = field(panel, "digit")
-    assert digit.is_enabled(), "the plugin's digit field is disabled"
-    type_into(browser, digit, "7")
-    wait_for(lambda: field(panel, "digit").get_attribute("value") == "7", timeout=10, what="the digit to take 7")
+    time.sleep(1)  # the form re-renders when the model changes
+    assert field(panel, "digit").is_enabled(), "the plugin's digit field is disabled"
+
+    def seven() -> bool:  # type again if a re-render replaced the field meanwhile
+        try:
+            if field(panel, "digit").get_attribute("value") != "7":
+                type_into(browser, field(panel, "digit"), "7")
+            return field(panel, "digit").get_attribute("value") == "7"
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(seven, timeout=30, what="the digit to take 7")
     images = lambda: [i.get_attribute("src") for i in visible(panel.find_elements(By.TAG_NAME, "img"))]  # noqa: E731
     before = images()
     visible(panel.find_elements(By.XPATH, ".//button[normalize-space()='Generate']"))[0].click()

@@ -290,7 +290,7 @@ def copy_checkout(dest: Path) -> None:
 
 @pytest.mark.skipif(
     not os.environ.get("HUB_MODELS_SPACE_BUILD"),
-    reason="installs torch into a fresh venv (~4 min, 6 GB): .ci/run sets HUB_MODELS_SPACE_BUILD=1",
+    reason="installs torch into a fresh venv (~6 min, 6 GB): .ci/run sets HUB_MODELS_SPACE_BUILD=1",
 )
 def test_the_spaces_builder(tmp_path):
     """The Gradio-SDK Space build, in its order: a fresh venv and an empty app directory; `pip install -r
