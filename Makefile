@@ -21,6 +21,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the package's import layers (pyproject.toml [tool.importlinter])
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

@@ -12,7 +12,8 @@ try:
 except ImportError:  # a plain checkout: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub_models.app import main
+from hub_models.cli import main
 
 if __name__ == "__main__":
-    main()
+    # the same options as `hub-models demo` (one parser, in the CLI, which starts hub_models.app.launch)
+    sys.exit(main(["demo", *sys.argv[1:]]))

@@ -6,17 +6,20 @@ Evaluation results go to the Hub in both formats its parsers read: the ``.eval_r
 front matter. Only the model's own numbers are results: a metric declared ``reference=True`` (a property of the
 data, such as real-vs-real distance) appears in the card's table for scale, never as a result.
 
-``python -m hub_models.card`` rewrites the card (and config.json) of every local checkpoint from its config.json.
+``python -m hub_models.hub`` rewrites the card (and config.json) of every local checkpoint from its config.json.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData
+
+from .locations import RECIPE_NAME, distribution, hub_repo_id, recipe_path
+from .utils import atomic_path
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
@@ -73,8 +76,6 @@ class AtomicModelCard(ModelCard):
     """A ModelCard whose ``save`` replaces the file in one rename (``save_pretrained`` calls it)."""
 
     def save(self, filepath: str | Path) -> None:
-        from .utils import atomic_path
-
         with atomic_path(filepath) as tmp:
             tmp.write_text(str(self), encoding="utf-8", newline="")
 
@@ -107,9 +108,23 @@ def _metrics_table(model: GenerativeModel) -> str:
     return "\n".join(rows)
 
 
-def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str:
-    from .weights import RECIPE_NAME, public_provenance
+# Provenance keys that describe the machine a model was trained on rather than the model (kept out of the
+# published config.json and card): data locations are local paths.
+MACHINE_LOCAL = ("data_root",)
 
+
+def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
+    """Provenance without machine-local paths: no data root, no ``--data PATH`` in the command (the data set is
+    named by ``dataset``, and `hub-models train` finds it in ``$HUB_MODELS_DATA/<dataset>`` without the flag)."""
+    public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
+    if isinstance(public.get("command"), str):
+        command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
+        command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+        public["command"] = re.sub(r"(?<=\s)/\S*/(?=[^/\s]+)", "", command)  # absolute paths: the file name only
+    return public
+
+
+def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str:
     prov = public_provenance(model.provenance or {})
     if not prov:
         return "No training provenance recorded (weights not produced by `hub-models train`)."
@@ -164,9 +179,6 @@ def eval_results_yaml(model: GenerativeModel) -> str | None:
 def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool | None = None) -> ModelCard:
     """The card of ``model`` as published at ``repo_id`` (default: the model's own Hub repo); ``recipe``: whether
     the repo holds its training recipe (default: whether the plugin has one, which ``publish`` uploads)."""
-    from .registry import distribution
-    from .weights import hub_repo_id, recipe_path
-
     if recipe is None:
         recipe = recipe_path(type(model)) is not None
     info = model.card
@@ -216,22 +228,3 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
         source=info.source or "",
         notes=info.notes or "",
     )
-
-
-def regenerate(model_ids: list[str] | None = None) -> list[Path]:
-    """Rewrite config.json, README.md and .eval_results of every local checkpoint (or ``model_ids``)."""
-    from .registry import get_model_class, list_models
-    from .weights import bundled_dir, has_local_copy, load_weights, rewrite_docs
-
-    done = []
-    for model_id in model_ids or list_models():
-        cls = get_model_class(model_id)
-        if has_local_copy(cls):
-            rewrite_docs(bundled_dir(cls), load_weights(cls, bundled_dir(cls), device="cpu"))
-            done.append(bundled_dir(cls))
-    return done
-
-
-if __name__ == "__main__":
-    for directory in regenerate(sys.argv[1:]):
-        print(f"rewrote {directory / 'README.md'}")

@@ -139,7 +139,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 
@@ -320,7 +320,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         folder = download(hub_repo_id(cls), hub)
         print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
     if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
-        from . import __version__
+        from .version import __version__
         from .weights import ASSETS, hub_asset_repo_id
 
         for name in ASSETS:
@@ -330,7 +330,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .weights import publish
+    from .hub import publish
 
     for model_id, repo_id, url in publish(args.org, args.models or None, private=args.private, tag=not args.no_tag):
         print(f"{model_id}: {repo_id} {url}")
@@ -338,7 +338,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .weights import push
+    from .hub import push
 
     url = push(args.directory, args.repo_id, private=args.private, revision=args.revision, logs=args.logs)
     print(f"pushed {args.directory} to {url}")

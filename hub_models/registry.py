@@ -3,28 +3,40 @@
 The project's own models are registered the same way as third-party ones (see pyproject.toml), so a
 package that declares an entry point in this group shows up in the CLI, the Python API and the demo
 with no change here. A plugin that fails to import is reported with its error; the others still load.
+The entry points themselves (and which distribution provides each id) are read in :mod:`hub_models.locations`;
+this module loads the classes and the weights (``load``, ``load_any``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import importlib.metadata
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import HubModelsError
+from . import locations
+from .contract import GenerativeModel
+from .errors import HubModelsError, WeightsError
+from .locations import CONFIG_NAME, GROUP, OWN_DISTRIBUTION, dist_name, dist_version, distribution
+from .weights import HubOptions, download, load_weights, parse_repo_ref
 
-if TYPE_CHECKING:
-    from .contract import GenerativeModel
-
-GROUP = "hub_models.models"
-
-
-OWN_DISTRIBUTION = "hub-models"
+__all__ = [
+    "GROUP",
+    "OWN_DISTRIBUTION",
+    "Conflict",
+    "conflicts",
+    "distribution",
+    "get_model_class",
+    "list_models",
+    "load",
+    "load_any",
+    "plugin_errors",
+    "refresh",
+]
 
 
 @dataclass(frozen=True)
@@ -42,32 +54,18 @@ class Conflict:
         )
 
 
-def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.metadata["Name"] if dist is not None else OWN_DISTRIBUTION  # built-ins of a plain checkout
-
-
-def _dist_version(ep: importlib.metadata.EntryPoint) -> str:
-    from . import __version__
-
-    dist = getattr(ep, "dist", None)
-    return dist.version if dist is not None else __version__
-
-
 @functools.cache
 def _discover() -> tuple[dict[str, type[GenerativeModel]], dict[str, str], dict[str, tuple[str, str]], list[Conflict]]:
-    from .contract import GenerativeModel
-
     found: dict[str, type[GenerativeModel]] = {}
     broken: dict[str, str] = {}
     dists: dict[str, tuple[str, str]] = {}
     conflicts: list[Conflict] = []
-    for ep in _entry_points():
+    for ep in locations.entry_points():
         if ep.name in dists:
-            if _dist_name(ep) != dists[ep.name][0]:  # the same distribution twice on sys.path is no conflict
-                conflicts.append(Conflict(ep.name, used=dists[ep.name][0], ignored=_dist_name(ep)))
+            if dist_name(ep) != dists[ep.name][0]:  # the same distribution twice on sys.path is no conflict
+                conflicts.append(Conflict(ep.name, used=dists[ep.name][0], ignored=dist_name(ep)))
             continue
-        dists[ep.name] = (_dist_name(ep), _dist_version(ep))
+        dists[ep.name] = (dist_name(ep), dist_version(ep))
         try:
             cls = ep.load()
         except Exception as exc:
@@ -82,30 +80,10 @@ def _discover() -> tuple[dict[str, type[GenerativeModel]], dict[str, str], dict[
     return found, broken, dists, conflicts
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
-    """Installed entry points of the group, plus the built-in models a source checkout has no metadata for.
-
-    hub-models' own entry points come first, so a third-party distribution cannot replace a built-in model by
-    registering its id; among third parties the order is by distribution name. Every clash is a ``Conflict``.
-    """
-    from .models import BUILTIN_MODELS
-
-    installed = sorted(
-        importlib.metadata.entry_points(group=GROUP),
-        key=lambda e: (_dist_name(e) != OWN_DISTRIBUTION, _dist_name(e), e.name),
-    )
-    registered = {ep.name for ep in installed if _dist_name(ep) == OWN_DISTRIBUTION}
-    builtin = [
-        importlib.metadata.EntryPoint(name, value, GROUP)
-        for name, value in BUILTIN_MODELS.items()
-        if name not in registered
-    ]
-    return sorted(builtin, key=lambda e: e.name) + installed
-
-
 def refresh() -> None:
     """Forget discovered plugins (after installing one in a running process)."""
     _discover.cache_clear()
+    locations.refresh()
 
 
 def list_models() -> list[str]:
@@ -123,11 +101,6 @@ def conflicts() -> list[Conflict]:
     return list(_discover()[3])
 
 
-def distribution(model_id: str) -> tuple[str, str]:
-    """(name, version) of the distribution that provides ``model_id`` (what to ``pip install`` for it)."""
-    return _discover()[2].get(model_id, (OWN_DISTRIBUTION, _dist_version(None)))  # type: ignore[arg-type]
-
-
 def get_model_class(model_id: str) -> type[GenerativeModel]:
     found, broken, _, clashes = _discover()
     for clash in clashes:
@@ -139,6 +112,36 @@ def get_model_class(model_id: str) -> type[GenerativeModel]:
         raise HubModelsError(f"plugin {model_id!r} failed to load: {broken[model_id]}")
     available = ", ".join(sorted(found)) or "none installed"
     raise HubModelsError(f"unknown model {model_id!r}; available models: {available}")
+
+
+def load_any(
+    ref: str | Path, device: str | torch.device | None = None, hub: HubOptions | None = None
+) -> GenerativeModel:
+    """Load a checkpoint directory or Hub repo whatever its model: the plugin comes from config.json's model_type."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        directory = path
+    else:
+        parsed = parse_repo_ref(str(ref))
+        if parsed is None or str(ref).startswith((".", "/", "~")):
+            raise WeightsError(
+                f"unknown model {str(ref)!r}: give a model id ({', '.join(list_models())}), "
+                "a checkpoint directory or a Hub repo id org/name[@revision]"
+            )
+        repo_id, revision = parsed
+        hub = hub or HubOptions()
+        directory = download(repo_id, dataclasses.replace(hub, revision=revision or hub.revision))
+    path = directory / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        model_type = config["model_type"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise WeightsError(f"{ref} has no {CONFIG_NAME} with a model_type: not a hub-models checkpoint") from None
+    if model_type not in list_models():
+        package = config.get("package") if isinstance(config.get("package"), str) else None
+        how = f"pip install {package}" if package else "install the plugin package its model card names"
+        raise WeightsError(f"{ref} holds a {model_type!r} model, which no installed plugin provides: {how}")
+    return load_weights(get_model_class(model_type), directory, device=device)
 
 
 def load(
@@ -158,8 +161,6 @@ def load(
     else the model's Hub repo at its pinned revision), or a Hub repo id / checkpoint directory whose config.json
     names the model (the plugin is picked from its ``model_type``). The keyword arguments go to huggingface_hub.
     """
-    from .weights import HubOptions, load_any, load_weights
-
     hub = HubOptions(revision, token, cache_dir, force_download, local_files_only)
     found, broken = _discover()[:2]
     if weights is None and model not in found and model not in broken and ("/" in model or Path(model).is_dir()):

@@ -1,8 +1,7 @@
-"""Weights on disk and on the Hugging Face Hub: resolve a reference, load strictly, save, push, publish.
+"""Weights on disk and on the Hugging Face Hub: resolve a reference, load strictly, save, push one model.
 
-Every model has a Hub repo (``hub_repo_id``: its declared ``hub_repo``, or ``<org>/<model_id>`` with the org from
-``HUB_MODELS_ORG``, default ``hub-models``) and a pinned revision (``pinned_revision``: its declared
-``hub_revision``, or the tag ``v<version of the distribution that provides it>``, which ``publish`` creates).
+Every model has a Hub repo (``hub_repo_id``) and a pinned revision (``pinned_revision``), both defined in
+:mod:`hub_models.locations` (and re-exported here).
 
 A weights reference resolves in this order:
 1. an explicit reference: a local directory in the Hub layout (``config.json``, ``model.safetensors``,
@@ -15,7 +14,8 @@ A weights reference resolves in this order:
 
 Loading never unpickles anything: the config is JSON, the tensors are safetensors, and a checkpoint that
 does not match the architecture exactly (missing, unexpected or mis-shaped tensors) is refused. There is one
-way to the Hub: ``push_model`` (``ModelHubMixin.push_to_hub`` + ``HfApi``); ``push`` and ``publish`` use it.
+way to the Hub: ``push_model`` (``ModelHubMixin.push_to_hub`` + ``HfApi``); ``push`` and ``publish`` (in
+:mod:`hub_models.hub`, which works over every model of the registry) use it.
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import importlib.metadata
 import json
-import os
 import re
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,59 +33,68 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from .contract import config_from_dict, config_to_dict
+from .card import EVAL_RESULTS_NAME, build_card, eval_results_yaml, public_provenance
 from .errors import WeightsError
+from .locations import (
+    ASSETS,
+    CARD_NAME,
+    CONFIG_NAME,
+    DEFAULT_ORG,
+    ORG_ENV,
+    RECIPE_NAME,
+    SAMPLE_NAME,
+    WEIGHTS_NAME,
+    bundled_dir,
+    distribution,
+    has_local_copy,
+    hub_asset_repo_id,
+    hub_repo_id,
+    pinned_revision,
+    recipe_path,
+)
+from .spec import config_from_dict, config_to_dict
+from .utils import atomic_path
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
-SAMPLE_NAME = "sample.png"
-RECIPE_NAME = "recipe.toml"
+__all__ = [  # the names of the Hub layout and of a model's whereabouts are re-exported from locations
+    "ASSETS",
+    "CARD_NAME",
+    "CONFIG_NAME",
+    "DEFAULT_ORG",
+    "EVAL_RESULTS",
+    "HUB_FILES",
+    "MODEL_FILES",
+    "ORG_ENV",
+    "RECIPE_NAME",
+    "SAMPLE_NAME",
+    "WEIGHTS_NAME",
+    "HubOptions",
+    "bundled_dir",
+    "config_document",
+    "download",
+    "has_local_copy",
+    "hub_asset_repo_id",
+    "hub_errors",
+    "hub_repo_id",
+    "load_weights",
+    "parse_repo_ref",
+    "pinned_revision",
+    "public_provenance",
+    "push_model",
+    "read_config",
+    "recipe_path",
+    "resolve_weights",
+    "rewrite_docs",
+    "update_metrics",
+    "write_model_files",
+]
+
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
 MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS]
 HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-DEFAULT_ORG = "hub-models"
-ORG_ENV = "HUB_MODELS_ORG"
-
-
-def bundled_dir(model_cls: type[GenerativeModel]) -> Path:
-    """Where the plugin's package keeps a local copy of its weights: ``<top-level package>/weights/<model_id>``."""
-    package = model_cls.__module__.split(".")[0]
-    return Path(str(resources.files(package))) / "weights" / model_cls.model_id
-
-
-def has_local_copy(model_cls: type[GenerativeModel]) -> bool:
-    return (bundled_dir(model_cls) / CONFIG_NAME).is_file()
-
-
-def hub_repo_id(model_cls: type[GenerativeModel], org: str | None = None) -> str:
-    """The model's Hub repo: ``org/<name>`` when ``org`` is given, else its declared ``hub_repo``, else
-    ``<$HUB_MODELS_ORG or hub-models>/<model_id>``."""
-    declared = getattr(model_cls, "hub_repo", None)
-    name = declared.split("/", 1)[1] if declared else model_cls.model_id
-    if org:
-        return f"{org}/{name}"
-    return declared or f"{os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
-
-
-def hub_asset_repo_id(name: str, org: str | None = None) -> str:
-    """The Hub repo of a non-model checkpoint of hub-models (e.g. the MNIST classifier of the digit metrics)."""
-    return f"{org or os.environ.get(ORG_ENV) or DEFAULT_ORG}/{name}"
-
-
-ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
-
-
-def pinned_revision(model_cls: type[GenerativeModel]) -> str:
-    """The revision this version of the plugin loads: ``hub_revision``, or the tag ``v<distribution version>``."""
-    from .registry import distribution
-
-    declared = getattr(model_cls, "hub_revision", None)
-    return declared or f"v{distribution(model_cls.model_id)[1]}"
 
 
 def parse_repo_ref(ref: str) -> tuple[str, str | None] | None:
@@ -268,57 +274,7 @@ def load_weights(
     return model.to(device)
 
 
-def load_any(
-    ref: str | Path, device: str | torch.device | None = None, hub: HubOptions | None = None
-) -> GenerativeModel:
-    """Load a checkpoint directory or Hub repo whatever its model: the plugin comes from config.json's model_type."""
-    from .registry import get_model_class, list_models
-
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        directory = path
-    else:
-        parsed = parse_repo_ref(str(ref))
-        if parsed is None or str(ref).startswith((".", "/", "~")):
-            raise WeightsError(
-                f"unknown model {str(ref)!r}: give a model id ({', '.join(list_models())}), "
-                "a checkpoint directory or a Hub repo id org/name[@revision]"
-            )
-        repo_id, revision = parsed
-        hub = hub or HubOptions()
-        directory = download(repo_id, dataclasses.replace(hub, revision=revision or hub.revision))
-    path = directory / CONFIG_NAME
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-        model_type = config["model_type"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise WeightsError(f"{ref} has no {CONFIG_NAME} with a model_type: not a hub-models checkpoint") from None
-    if model_type not in list_models():
-        package = config.get("package") if isinstance(config.get("package"), str) else None
-        how = f"pip install {package}" if package else "install the plugin package its model card names"
-        raise WeightsError(f"{ref} holds a {model_type!r} model, which no installed plugin provides: {how}")
-    return load_weights(get_model_class(model_type), directory, device=device)
-
-
-# Provenance keys that describe the machine a model was trained on rather than the model (kept out of the
-# published config.json and card): data locations are local paths.
-MACHINE_LOCAL = ("data_root",)
-
-
-def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
-    """Provenance without machine-local paths: no data root, no ``--data PATH`` in the command (the data set is
-    named by ``dataset``, and `hub-models train` finds it in ``$HUB_MODELS_DATA/<dataset>`` without the flag)."""
-    public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
-    if isinstance(public.get("command"), str):
-        command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
-        command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
-        public["command"] = re.sub(r"(?<=\s)/\S*/(?=[^/\s]+)", "", command)  # absolute paths: the file name only
-    return public
-
-
 def config_document(model: GenerativeModel) -> dict[str, Any]:
-    from .registry import distribution
-
     return {
         "model_type": model.model_id,
         "package": distribution(model.model_id)[0],  # what to `pip install` to load this checkpoint
@@ -329,8 +285,6 @@ def config_document(model: GenerativeModel) -> dict[str, Any]:
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    from .utils import atomic_path
-
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -341,8 +295,6 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
     The card (README.md) is written by ``ModelHubMixin.save_pretrained`` through ``generate_model_card``, so
     ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
     """
-    from .utils import atomic_path
-
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_NAME, config_document(model))
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
@@ -358,9 +310,6 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
 
 
 def _write_eval_results(directory: Path, model: GenerativeModel) -> None:
-    from .card import EVAL_RESULTS_NAME, eval_results_yaml
-    from .utils import atomic_path
-
     text = eval_results_yaml(model)
     if text is None:
         (directory / EVAL_RESULTS_NAME).unlink(missing_ok=True)
@@ -377,8 +326,6 @@ def update_metrics(directory: Path, model: GenerativeModel, metrics: dict[str, A
 
 def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
     """Rewrite config.json and README.md of a local checkpoint from ``model`` (tensors and sample untouched)."""
-    from .card import build_card
-
     _write_json(directory / CONFIG_NAME, config_document(model))
     _write_eval_results(directory, model)
     build_card(model).save(directory / CARD_NAME)
@@ -430,11 +377,11 @@ def push_model(
                 revision=branch,
             )
         if tag:
-            _pin(api, repo_id, tag, branch or "main")
+            pin_tag(api, repo_id, tag, branch or "main")
     return str(getattr(commit, "commit_url", commit))
 
 
-def _pin(api: Any, repo_id: str, tag: str, branch: str) -> None:
+def pin_tag(api: Any, repo_id: str, tag: str, branch: str) -> None:
     """Tag the head of ``branch``; an existing tag must already point there (published revisions never move)."""
     refs = api.list_repo_refs(repo_id)
     head = next(ref.target_commit for ref in refs.branches if ref.name == branch)
@@ -446,100 +393,6 @@ def _pin(api: Any, repo_id: str, tag: str, branch: str) -> None:
             f"{repo_id} already has tag {tag} at {existing[:12]}, not at the new head {head[:12]}: pinned "
             "revisions never move; bump the plugin's version (or its hub_revision) to publish new weights"
         )
-
-
-def push(
-    directory: str | Path,
-    repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    logs: str | Path | None = None,
-    token: str | None = None,
-) -> str:
-    """Upload a checkpoint directory (and its TensorBoard logs under ``runs/``) to a Hub repo via ``push_model``."""
-    from .registry import get_model_class
-
-    directory = Path(directory)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not (directory / name).is_file():
-            raise WeightsError(f"{directory} has no {name}: push a directory written by `hub-models train`")
-    if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
-    if logs is not None and not Path(logs).is_dir():
-        raise WeightsError(f"logs directory {logs} does not exist: pass the run's logs/ directory or leave it out")
-    try:
-        model_type = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))["model_type"]
-    except (ValueError, KeyError, TypeError):
-        raise WeightsError(f"{directory / CONFIG_NAME} has no model_type: not a hub-models checkpoint") from None
-    model = load_weights(get_model_class(model_type), directory, device="cpu")
-    logs = Path(logs) if logs else directory.parent / "logs"
-    return push_model(model, repo_id, private=private, branch=revision, token=token, logs=logs)
-
-
-def recipe_path(model_cls: type[GenerativeModel]) -> Path | None:
-    """The training recipe of a model's published weights: ``<package>/recipes/<id>.toml`` (shipped with the
-    package) or ``train/<id>.toml`` next to the package in a source checkout."""
-    try:
-        package = Path(str(resources.files(model_cls.__module__.split(".")[0])))
-    except (AttributeError, TypeError, ModuleNotFoundError):  # a module built at run time has no package files
-        return None
-    for candidate in (package / "recipes", package.parent / "train"):
-        if (candidate / f"{model_cls.model_id}.toml").is_file():
-            return candidate / f"{model_cls.model_id}.toml"
-    return None
-
-
-def publish(
-    org: str,
-    models: list[str] | None = None,
-    *,
-    private: bool = False,
-    token: str | None = None,
-    tag: bool = True,
-) -> list[tuple[str, str, str]]:
-    """Push every model with local weights (or ``models``) to ``org/<name>``, each tagged at its pinned revision.
-
-    Returns (model id, repo id, commit url) per model pushed.
-    """
-    from .registry import get_model_class, list_models
-
-    if not re.fullmatch(r"[A-Za-z0-9][\w.\-]*", org or ""):
-        raise WeightsError(f"invalid organisation {org!r}: use a Hub user or organisation name")
-    ids = models or [m for m in list_models() if has_local_copy(get_model_class(m))]
-    missing = [m for m in ids if not has_local_copy(get_model_class(m))]
-    if missing:
-        raise WeightsError(f"no local weights to publish for {', '.join(missing)}: train them or download them first")
-    done = []
-    for model_id in ids:
-        cls = get_model_class(model_id)
-        model = load_weights(cls, bundled_dir(cls), device="cpu")
-        repo_id = hub_repo_id(cls, org=org)
-        pin = pinned_revision(cls) if tag else None
-        url = push_model(model, repo_id, private=private, token=token, recipe=recipe_path(cls), tag=pin)
-        done.append((model_id, repo_id, url))
-    if not models:
-        done += [_publish_asset(name, org, private=private, token=token, tag=tag) for name in ASSETS]
-    return done
-
-
-def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag: bool) -> tuple[str, str, str]:
-    """Upload the local copy of an evaluation asset (its files as they are) and pin it like the models."""
-    from huggingface_hub import HfApi
-
-    from . import __version__
-
-    folder = Path(str(resources.files("hub_models"))) / "weights" / name
-    repo_id = hub_asset_repo_id(name, org)
-    api = HfApi(token=token)
-    with hub_errors(f"push to {repo_id}", repo_id=repo_id):
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id, folder_path=folder, allow_patterns=MODEL_FILES, commit_message=f"Upload {name}"
-        )
-        if tag:
-            _pin(api, repo_id, f"v{__version__}", "main")
-    return name, repo_id, str(getattr(commit, "commit_url", commit))
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

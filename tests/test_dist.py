@@ -86,7 +86,7 @@ def test_cards_are_what_a_hub_user_can_trust():
             entries = parse_eval_result_entries(yaml.safe_load(eval_results_yaml(model)))
             assert {r.metric_type for r in legacy} == {e.task_id for e in entries} == own, model_id
             assert {e.dataset_id for e in entries} == {data.datasets[0]}
-        # the checked-in copy is what this code writes (`python -m hub_models.card` regenerates it)
+        # the checked-in copy is what this code writes (`python -m hub_models.hub` regenerates it)
         on_disk = bundled_dir(cls)
         assert (on_disk / "README.md").read_text(encoding="utf-8") == text, f"{model_id}: regenerate the card"
         assert json.loads((on_disk / "config.json").read_text())["package"] == "hub-models"

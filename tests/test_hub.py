@@ -21,8 +21,9 @@ from conftest import set_hf_offline
 
 import hub_models
 from hub_models.errors import WeightsError
+from hub_models.hub import push
 from hub_models.models.toy2d import GanToy2D
-from hub_models.weights import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME, push
+from hub_models.weights import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME
 
 MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME)
 
@@ -300,7 +301,7 @@ def test_publish_pushes_cards_naming_their_repo_and_pins_a_tag(local_hub, monkey
     from huggingface_hub import ModelCard, parse_eval_result_entries
     from safetensors.torch import load
 
-    from hub_models.weights import publish
+    from hub_models.hub import publish
 
     done = publish("org", ["gan-toy2d", "dcgan-faces"])
     assert [(m, r) for m, r, _ in done] == [("gan-toy2d", "org/gan-toy2d"), ("dcgan-faces", "org/dcgan-faces")]

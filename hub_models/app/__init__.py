@@ -1,6 +1,7 @@
 """The Gradio demo: four model tabs plus "All models" (any installed plugin), Space-ready.
 
-``hub-models demo`` and ``python demo/app.py`` both call :func:`main`; ``build_app()`` returns the Blocks.
+``hub-models demo`` and ``python demo/app.py`` (through the CLI's one parser) call :func:`launch`; ``build_app()``
+returns the Blocks.
 """
 
 from __future__ import annotations
@@ -345,10 +346,3 @@ def launch(host: str | None = None, port: int | None = None, share: bool = False
 
 def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python demo/app.py [options]``: the same options as ``hub-models demo`` (one parser, in the CLI)."""
-    from ..cli import main as cli
-
-    sys.exit(cli(["demo", *(sys.argv[1:] if argv is None else argv)]))

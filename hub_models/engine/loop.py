@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..contract import config_to_dict
 from ..errors import HubModelsError
+from ..spec import config_to_dict
 from ..utils import atomic_path, git_revision, library_versions, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistContext, state_digest

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract import config_from_dict
+from ..spec import config_from_dict
 
 LR_SCHEDULES = ("constant", "linear")
 

@@ -20,8 +20,8 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..contract import config_to_dict, move_to
 from ..errors import HubModelsError
+from ..spec import config_to_dict, move_to
 from ..utils import resolve_device
 from .checkpoint import load_optimizer_state, rng_state, set_rng_state
 from .distributed import DistContext

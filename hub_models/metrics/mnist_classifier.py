@@ -83,7 +83,7 @@ def classifier_dir() -> Path:
     """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
     if (bundled_dir() / "config.json").is_file():
         return bundled_dir()
-    from .. import __version__
+    from ..version import __version__
     from ..weights import HubOptions, download, hub_asset_repo_id
 
     repo_id, revision = hub_asset_repo_id(MODEL_TYPE), f"v{__version__}"

@@ -1,0 +1,165 @@
+"""The plugin contract's declarations and the plain helpers every layer shares.
+
+``Input``, ``Metric``, ``CardInfo`` and ``TrainingSetup`` are what a plugin declares or returns; the helpers check
+seeds and counts, make the latents' generator, move tensors and (de)serialise config dataclasses strictly. They
+live below :mod:`hub_models.contract` (which re-exports them, so ``from hub_models.contract import Input`` works)
+because the engine, the weights code and the metrics use them while the contract's front door calls those layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .errors import HubModelsError
+
+MAX_SAMPLES = 10_000  # one generate() call; larger jobs loop over calls
+MAX_SEED = 2**32 - 1  # one seed range for the API, the CLI, the demo and the metrics (exact in JSON/JavaScript too)
+
+
+@dataclass(frozen=True)
+class Input:
+    """An extra argument of ``generate`` (besides ``n`` and ``seed``), declared for forms and the CLI."""
+
+    name: str
+    kind: Literal["int", "float", "choice"]
+    default: Any
+    label: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """Convert and check a user-supplied value; raise :class:`HubModelsError` when it is invalid."""
+        if value is None:
+            return self.default
+        try:
+            if self.kind == "choice":
+                value = str(value)
+                if value not in self.choices:
+                    raise ValueError
+                return value
+            value = int(value) if self.kind == "int" else float(value)
+        except (TypeError, ValueError):
+            allowed = ", ".join(self.choices) if self.kind == "choice" else f"a {self.kind}"
+            raise HubModelsError(f"invalid {self.name} {value!r}: expected {allowed}") from None
+        lo = -float("inf") if self.minimum is None else self.minimum
+        hi = float("inf") if self.maximum is None else self.maximum
+        if not lo <= value <= hi:
+            raise HubModelsError(f"{self.name} must be between {self.minimum} and {self.maximum}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number ``evaluate`` reports, with what the card needs to state it honestly."""
+
+    key: str
+    name: str
+    protocol: str
+    higher_is_better: bool = False
+    goal: float | None = None
+    reference: bool = False  # a number about the data (e.g. real vs real), shown for scale, never a model result
+
+    def meets_goal(self, value: float) -> bool:
+        if self.goal is None:
+            return True
+        return value >= self.goal if self.higher_is_better else value <= self.goal
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """Model-card metadata: everything the card writer needs that is not a measured number."""
+
+    summary: str
+    datasets: tuple[str, ...] = ()  # Hub dataset ids, e.g. "ylecun/mnist"
+    license: str = "mit"  # of the weights; "other" needs license_name and license_link
+    license_name: str | None = None
+    license_link: str | None = None
+    tags: tuple[str, ...] = ()
+    pipeline_tag: str = "unconditional-image-generation"
+    source: str = ""  # the tutorial or paper the architecture follows
+    notes: str = ""  # data terms, known limitations, what changed from the source
+
+
+@dataclass
+class TrainingSetup:
+    """What ``setup_training`` returns: every trained module and its optimiser, by name.
+
+    The engine checkpoints all of them and may wrap ``nets`` in DistributedDataParallel, so
+    ``train_step`` must go through ``setup.nets[...]`` rather than through attributes of the plugin.
+    """
+
+    nets: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. loss modules, EMA copies
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise HubModelsError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
+    """The CPU generator latents are drawn from: ``generator`` itself, one seeded with ``seed``, or a random one."""
+    if generator is not None:
+        if seed is not None:
+            raise HubModelsError("pass either seed or generator, not both")
+        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+            raise HubModelsError(
+                "generator must be a CPU torch.Generator (latents are drawn on the CPU so that a seed gives the "
+                "same samples on every device)"
+            )
+        return generator
+    if seed is None:
+        fresh = torch.Generator()
+        fresh.seed()  # non-deterministic, as diffusers does without a generator
+        return fresh
+    return torch.Generator().manual_seed(check_seed(seed))
+
+
+def check_steps(steps: Any, maximum: int = 64) -> int:
+    """The number of frames of an interpolation."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= maximum:
+        raise HubModelsError(f"steps must be an integer from 2 to {maximum}, got {steps!r}")
+    return steps
+
+
+def check_count(n: Any, maximum: int = MAX_SAMPLES) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= maximum:
+        raise HubModelsError(f"number of samples must be an integer from 1 to {maximum}, got {n!r}")
+    return n
+
+
+def move_to(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, tuple | list):
+        return type(obj)(move_to(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: move_to(v, device) for k, v in obj.items()}
+    return obj
+
+
+def config_from_dict(cls: type, data: Any, what: str) -> Any:
+    """Build dataclass ``cls`` from ``data`` strictly: unknown or missing keys are errors."""
+    if not isinstance(data, dict):
+        raise HubModelsError(f"{what} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise HubModelsError(f"{what} has unknown keys {unknown}; known keys: {sorted(fields)}")
+    try:
+        return cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise HubModelsError(f"{what} is invalid: {exc}") from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
