@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .gan_steps import adam_pair, bce_gan_step
 
@@ -96,16 +97,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits"
     Config = CganDigitsConfig
     dataset = "mnist"
-    metrics = (
-        Metric(
-            "label_accuracy",
-            "label accuracy",
-            higher_is_better=True,
-            goal=0.99,
-            protocol="1,000 samples per digit (seed 0), classified by the bundled mnist-classifier "
-            "(99.2%+ on the MNIST test set) after resizing to 28x28; share whose predicted digit is the label asked",
-        ),
-    )
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0)
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
         datasets=("mnist",),
@@ -164,6 +156,4 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.digits import label_accuracy
-
-        return label_accuracy(self, per_class=num_samples or 1000, seed=seed)
+        return digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True)

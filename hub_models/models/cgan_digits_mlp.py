@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .gan_steps import adam_pair, bce_gan_step
 
@@ -63,13 +64,7 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits-mlp"
     Config = CganDigitsMlpConfig
     dataset = "mnist"
-    metrics = (
-        Metric(
-            "label_accuracy", "label accuracy", higher_is_better=True, goal=0.99,
-            protocol="1,000 samples per digit (seed 0), classified by the bundled mnist-classifier; share whose "
-            "predicted digit is the label asked",
-        ),
-    )  # fmt: skip
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0)
     card = CardInfo(
         summary="An MLP conditional GAN (label embedding concatenated to z) that draws the 28x28 digit you ask for.",
         datasets=("mnist",),
@@ -114,6 +109,4 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.digits import label_accuracy
-
-        return label_accuracy(self, per_class=num_samples or 1000, seed=seed)
+        return digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True)

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 from .gan_steps import adam_pair, bce_gan_step
 
 
@@ -41,22 +42,15 @@ class GanDigitsMlpConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     dataset: str = "mnist"  # or "fashion-mnist"
+    # R1 gradient penalty on D (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images; 0 = off
+    r1_gamma: float = 0.0
 
 
 class GanDigitsMlp(GenerativeModel):
     model_id = "gan-digits-mlp"
     Config = GanDigitsMlpConfig
     dataset = "mnist"
-    metrics = (
-        Metric(
-            "classifier_fid", "Fréchet distance in mnist-classifier features",
-            protocol="10,000 generated (seeds 0..) vs the 10,000 MNIST test images in the 128-d penultimate features "
-            "of the bundled mnist-classifier (torchmetrics FID with a custom extractor). NOT Inception FID; "
-            "compare with classifier_fid_real_train, the same distance for 10,000 real training images",
-        ),
-        Metric("classifier_fid_real_train", "same distance for real train images (floor)",
-               protocol="10,000 random MNIST training images vs the test set, same features"),
-    )  # fmt: skip
+    metrics = digit_metrics_declared(conditional=False)
     card = CardInfo(
         summary="A two-hidden-layer MLP GAN (latent 64, hidden 256) generating 28x28 MNIST digits.",
         datasets=("mnist",),
@@ -98,9 +92,17 @@ class GanDigitsMlp(GenerativeModel):
             # the seed draws fresh noise for the G step
             return disc(fake.detach()) if for_d else disc(gen(torch.randn(b, self.config.latent_size, device=device)))
 
-        return bce_gan_step(setup, real_logits=lambda: disc(real), fake_logits=fake_logits)
+        gamma = self.config.r1_gamma
+        if gamma:
+            real.requires_grad_(True)
+
+        def r1(on_real: torch.Tensor) -> torch.Tensor:
+            (grad,) = torch.autograd.grad(on_real.sum(), real, create_graph=True)
+            return gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()
+
+        return bce_gan_step(
+            setup, real_logits=lambda: disc(real), fake_logits=fake_logits, d_penalty=r1 if gamma else None
+        )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.digits import classifier_fid
-
-        return classifier_fid(self, data_root=data_root, num_samples=num_samples or 10_000, seed=seed)
+        return digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed)
