@@ -11,8 +11,8 @@ equally often, 1,000 of each) gives:
   ``classifier_fid_real_train``, the same distance for as many random real *training* digits: the floor a
   perfect generator would reach, so ``classifier_fid_over_floor`` says how far from real digits the samples are.
 
-All latents come from one CPU generator seeded once, drawn chunk after chunk, so the samples of a run with more
-samples begin with those of a run with fewer.
+All latents come from one CPU generator seeded once and drawn chunk after chunk (no per-chunk seeds that could
+repeat or overlap), so a run is reproducible on CPU and GPU.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from ..errors import HubModelsError
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 
 
 class VAE(nn.Module):
@@ -68,6 +69,7 @@ class VaeDigits(GenerativeModel):
                "pixels + KL, averaged over images — the number pytorch/examples' VAE prints"),
         Metric("recon_mse", "reconstruction MSE per pixel",
                protocol="mean squared error between each test image and the decoding of its posterior mean μ"),
+        *digit_metrics_declared(conditional=False),  # of samples of the prior, as for the GANs
     )  # fmt: skip
     card = CardInfo(
         summary="A variational auto-encoder (784-400-20) on MNIST: reconstruct, encode, sample, walk the latents.",
@@ -154,6 +156,8 @@ class VaeDigits(GenerativeModel):
     # ------------------------------------------------------------------ evaluation
     @torch.inference_mode()
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
+        # the digit protocol of every digit model (samples of the prior), then the VAE's own test-set losses
+        result = digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed)
         images = load_mnist(data_root, "test")["images"][: num_samples or 10_000]
         x = images.float().to(self.device) / 255
         eps = torch.randn(len(x), self.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
@@ -161,6 +165,7 @@ class VaeDigits(GenerativeModel):
         bce, kld = vae_loss(x, recon, mu, log_var)
         mse = F.mse_loss(self.net.decode(mu), x.flatten(1))
         return {
+            **result,
             "test_loss": round(float(bce + kld) / len(x), 3),
             "test_bce": round(float(bce) / len(x), 3),
             "test_kld": round(float(kld) / len(x), 3),
