@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.nn import functional as F  # noqa: N812
 
 from ..contract import Metric, move_to
 from ..errors import HubModelsError
@@ -33,7 +34,9 @@ NUM_DIGITS = 10
 DEFAULT_SAMPLES = 10_000
 
 
-def digit_metrics_declared(conditional: bool, fid_goal: float | None = None) -> tuple[Metric, ...]:
+def digit_metrics_declared(
+    conditional: bool, fid_goal: float | None = None, train_size: int | None = None
+) -> tuple[Metric, ...]:
     """The card entries of :func:`digit_metrics` (``fid_goal``: a goal for ``classifier_fid_over_floor``)."""
     samples = (
         "10,000 samples, 1,000 asked of each digit (seed 0, one generator)"
@@ -67,6 +70,14 @@ def digit_metrics_declared(conditional: bool, fid_goal: float | None = None) -> 
         Metric("class_share_max", "largest digit share", goal=None if conditional else 0.15,
                protocol="the largest entry of class_share"),
     ]  # fmt: skip
+    if train_size:
+        metrics += [
+            Metric("classifier_fid_real_train_resized", f"floor for digits resized to {train_size}x{train_size}",
+                   protocol=f"the same real training digits resized 28→{train_size} bilinearly, as in training "
+                   "(the classifier resizes them back to 28), vs the test digits"),
+            Metric("classifier_fid_over_resized_floor", "Fréchet distance / resized floor",
+                   protocol="classifier_fid divided by classifier_fid_real_train_resized"),
+        ]  # fmt: skip
     return tuple(metrics)
 
 
@@ -92,8 +103,14 @@ def digit_metrics(
     seed: int = 0,
     conditional: bool = False,
     chunk: int = 1000,
+    train_size: int | None = None,
 ) -> dict[str, Any]:
-    """The digit protocol (module docstring) for ``model``; ``conditional`` models take a ``label`` input."""
+    """The digit protocol (module docstring) for ``model``; ``conditional`` models take a ``label`` input.
+
+    ``train_size``: for a model trained on MNIST resized to another size (bilinear, as cgan-digits does), also
+    the floor of real training digits resized that way (``classifier_fid_real_train_resized``) and the model's
+    distance over it: the classifier reads 28x28, and the resize there and back alone moves the features.
+    """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     from ..data.mnist import load_mnist
@@ -123,6 +140,12 @@ def digit_metrics(
         for i in range(0, len(pick), chunk):
             metric.update(train[pick[i : i + chunk]].float() / 255, real=False)
         floor = float(metric.compute())
+        if train_size:
+            metric.reset()
+            for i in range(0, len(pick), chunk):
+                real = train[pick[i : i + chunk]].float() / 255
+                metric.update(F.interpolate(real, size=(train_size, train_size), mode="bilinear"), real=False)
+            resized_floor = float(metric.compute())
     shares = counts.double() / n
     result: dict[str, Any] = {
         "classifier_fid": round(fid, 4),
@@ -131,6 +154,14 @@ def digit_metrics(
         "class_share": {str(d): round(float(s), 4) for d, s in enumerate(shares)},
         "class_share_min": round(float(shares.min()), 4),
         "class_share_max": round(float(shares.max()), 4),
+        **(
+            {
+                "classifier_fid_real_train_resized": round(resized_floor, 4),
+                "classifier_fid_over_resized_floor": round(fid / resized_floor, 3),
+            }
+            if train_size
+            else {}
+        ),
         "num_samples": n,
         "eval_command": f"hub-models eval {model.model_id} --num-samples {n}",
     }

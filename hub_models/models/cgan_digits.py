@@ -97,7 +97,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits"
     Config = CganDigitsConfig
     dataset = "mnist"
-    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0)
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0, train_size=64)
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
         datasets=("mnist",),
@@ -112,7 +112,14 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         "latents after training (EMA averages weights and statistics separately; exported as is it scored 93.4%). "
         "Without EMA, label accuracy (200–300 samples per class, checked between runs) plateaued: 96.4% after 2 "
         "epochs, 98.6% after 5, 98.5% after 7; with EMA it is 98.9% after 5 and 99.0% after 8 (the bundled "
-        "weights, full protocol; 5s and 3s remain the weakest).",
+        "weights; 5s and 3s remain the weakest). With the digit protocol shared by all digit models (10,000 "
+        "samples, 1,000 asked of each digit, one generator): label accuracy 99.02% (5: 95.8%, 3: 97.4%, every "
+        "other digit ≥ 99.1%), so the 99.5% goal of issue 14 is NOT met. Its classifier-feature Fréchet distance "
+        "is 30.4, 81x the 0.376 of real 28x28 training digits, but that gap is the resolution, not the "
+        "generator: real training digits resized 28→64 as in training (and back to 28 by the classifier) score "
+        "32.1 (classifier_fid_real_train_resized), so the samples sit at the floor for a 64x64 model (0.95x). "
+        "What limits the label accuracy is training time: one step of 128 takes about 4 s on one thread of "
+        "this shared CPU (100 steps in 6.6 minutes), half an hour an epoch, so it was not retrained.",
     )
     train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
@@ -156,4 +163,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        return digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True)
+        size = self.config.image_size
+        return digit_metrics(
+            self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True, train_size=size
+        )

@@ -79,7 +79,10 @@ class VaeDigits(GenerativeModel):
         "the same model as pytorch/examples/vae.",
         notes="Architecture, loss and optimiser as in the seed; trained longer (150 epochs, the seed: 30) with "
         "the learning rate decayed linearly to 0, which lowers the "
-        "test loss (101.70 after 50 epochs, 99.99 after 150).",
+        "test loss (101.70 after 50 epochs, 99.99 after 150). Its samples of the prior, measured with the "
+        "digit protocol of the GANs (10,000 samples read by the mnist-classifier), cover every digit (5.9% to "
+        "15.9% each) but are blurry: their classifier-feature Fréchet distance is 74.9, 199x that of real "
+        "training digits (0.376; cgan-digits-mlp: 1.36).",
     )
     train_defaults = {"epochs": 150, "batch_size": 128, "checkpoint_every": 5000, "sample_count": 64,
                       "lr_schedule": "linear"}  # fmt: skip
