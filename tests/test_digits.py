@@ -187,6 +187,18 @@ def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):
         digit_metrics(model, data_root=root, num_samples=5, conditional=True)
 
 
+def test_a_64px_model_is_also_compared_with_real_digits_resized_like_its_training_data(tmp_path):
+    root = write_idx(tmp_path / "mnist")
+    model = hub_models.get_model_class("cgan-digits")()
+    result = model.evaluate(data_root=root, num_samples=20)
+    assert {"classifier_fid_real_train_resized", "classifier_fid_over_resized_floor"} <= set(result)
+    assert result["classifier_fid_over_resized_floor"] == pytest.approx(
+        result["classifier_fid"] / result["classifier_fid_real_train_resized"], rel=2e-3, abs=1e-3
+    )
+    keys = {m.key for m in model.metrics}
+    assert "classifier_fid_real_train_resized" in keys and "label_accuracy_per_class" in keys
+
+
 @needs_data
 def test_protocol_catches_a_collapsed_generator_that_label_accuracy_alone_passes():
     """The issue's complaint: a generator drawing one image per digit passes label accuracy; FD and shares fail it."""
