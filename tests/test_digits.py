@@ -114,6 +114,23 @@ def test_vae_reconstruct_encode_decode_walk():
         vae.latent_walk(dims=(0, 0))
 
 
+def test_gan_digits_mlp_checkpoints_from_before_r1_gamma_still_load(tmp_path):
+    import shutil
+
+    from hub_models.errors import WeightsError
+
+    old = tmp_path / "old"
+    shutil.copytree(WEIGHTS / "gan-digits-mlp", old)
+    config = json.loads((old / "config.json").read_text())
+    config["architecture"].pop("r1_gamma", None)
+    (old / "config.json").write_text(json.dumps(config))
+    assert hub_models.load("gan-digits-mlp", weights=old, device="cpu").config.r1_gamma == 0.0
+    del config["architecture"]["latent_size"]  # an architecture key is still required
+    (old / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="missing config keys"):
+        hub_models.load("gan-digits-mlp", weights=old, device="cpu")
+
+
 # ---------------------------------------------------------------- the bundled checkpoints against their cards
 
 

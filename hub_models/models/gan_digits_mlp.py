@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -44,6 +44,8 @@ class GanDigitsMlpConfig:
     dataset: str = "mnist"  # or "fashion-mnist"
     # R1 gradient penalty on D (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images; 0 = off
     r1_gamma: float = 0.0
+    # checkpoints exported before r1_gamma existed were trained without it: they load with the default
+    optional_on_load: ClassVar[tuple[str, ...]] = ("r1_gamma",)
 
 
 class GanDigitsMlp(GenerativeModel):
