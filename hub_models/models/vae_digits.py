@@ -157,22 +157,24 @@ class VaeDigits(GenerativeModel):
         return {"loss": (bce + kld) / len(x), "bce": bce / len(x), "kld": kld / len(x)}
 
     # ------------------------------------------------------------------ evaluation
-    @torch.inference_mode()
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         # the digit protocol of every digit model (samples of the prior), then the VAE's own test-set losses
         result = digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed)
-        images = load_mnist(data_root, "test")["images"][: num_samples or 10_000]
+        return {**result, **self.test_losses(data_root, num_samples, seed), "eval_command": result["eval_command"]}
+
+    @torch.inference_mode()
+    def test_losses(self, data_root: Any = None, num_images: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Loss per image (BCE + KL, one posterior sample each) and reconstruction MSE on the MNIST test set."""
+        images = load_mnist(data_root, "test")["images"][: num_images or 10_000]
         x = images.float().to(self.device) / 255
         eps = torch.randn(len(x), self.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
         recon, mu, log_var = self.net(x, eps)
         bce, kld = vae_loss(x, recon, mu, log_var)
         mse = F.mse_loss(self.net.decode(mu), x.flatten(1))
         return {
-            **result,
             "test_loss": round(float(bce + kld) / len(x), 3),
             "test_bce": round(float(bce) / len(x), 3),
             "test_kld": round(float(kld) / len(x), 3),
             "recon_mse": round(float(mse), 5),
             "num_images": len(x),
-            "eval_command": f"hub-models eval {self.model_id}",
         }
