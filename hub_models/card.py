@@ -90,12 +90,23 @@ def _results(model: GenerativeModel) -> list[tuple[Any, float]]:
     ]
 
 
+def _shown(value: Any) -> str:
+    """A measured value as a table cell: 4 significant digits; per-class values as "key: value" pairs."""
+    if value is None:
+        return "not measured"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    return str(value)
+
+
 def _metrics_table(model: GenerativeModel) -> str:
     values = model.metric_values or {}
     rows = ["| metric | value | goal | protocol |", "|---|---|---|---|"]
     for metric in model.metrics:
         value = values.get(metric.key)
-        shown = "not measured" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+        shown = _shown(value)
         goal = "" if metric.goal is None else ("≥ " if metric.higher_is_better else "≤ ") + f"{metric.goal:g}"
         name = f"{metric.name} (reference, not a result of the model)" if metric.reference else metric.name
         rows.append(f"| {name} | {shown} | {goal} | {metric.protocol} |")

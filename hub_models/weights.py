@@ -235,7 +235,9 @@ def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, 
         raise WeightsError(f"{path} has no 'architecture' section: re-export the checkpoint with hub-models")
     arch = config["architecture"]
     expected = {f.name for f in dataclasses.fields(model_cls.Config)}
-    missing = sorted(expected - set(arch)) if isinstance(arch, dict) else []
+    # training-only keys added after checkpoints were published take their defaults (the Config says which)
+    optional = set(getattr(model_cls.Config, "optional_on_load", ()))
+    missing = sorted(expected - set(arch) - optional) if isinstance(arch, dict) else []
     if missing:
         raise WeightsError(f"{path} is missing config keys {missing}: re-export the checkpoint with hub-models")
     return config

@@ -1,70 +1,176 @@
-"""Metrics of the digit models, judged by the project's own MNIST classifier (not Inception)."""
+"""The evaluation protocol of every digit model, judged by the project's own MNIST classifier (not Inception).
+
+One pass over ``num_samples`` generated digits (10,000 by default; a conditional model is asked for each digit
+equally often, 1,000 of each) gives:
+
+- ``class_share``: the share of each digit as the classifier reads it, with its minimum and maximum
+  (a collapsed generator shows up here, whatever its fidelity);
+- ``label_accuracy`` and ``label_accuracy_per_class`` (conditional models): the share read as the digit asked;
+- ``classifier_fid``: the Fréchet distance between the samples and the 10,000 MNIST test digits in the
+  classifier's 128-d penultimate features (torchmetrics' FID with the classifier as a custom extractor), and
+  ``classifier_fid_real_train``, the same distance for as many random real *training* digits: the floor a
+  perfect generator would reach, so ``classifier_fid_over_floor`` says how far from real digits the samples are.
+
+All latents come from one CPU generator seeded once and drawn chunk after chunk (no per-chunk seeds that could
+repeat or overlap), so a run is reproducible on CPU and GPU.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.nn import functional as F  # noqa: N812
 
-from .mnist_classifier import ClassifierFeatures, load_classifier, predict
+from ..errors import HubModelsError
+from ..spec import Metric, move_to
+from .mnist_classifier import ClassifierFeatures, load_classifier
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
 
-
-def label_accuracy(model: GenerativeModel, per_class: int = 1000, seed: int = 0, chunk: int = 500) -> dict[str, Any]:
-    """Share of generated digits the classifier reads as the label they were asked for, per class and overall."""
-    judge = load_classifier()
-    correct = {}
-    for digit in range(10):
-        hits = 0
-        for start in range(0, per_class, chunk):
-            n = min(chunk, per_class - start)
-            # one seed per (digit, chunk): reproducible and independent across digits
-            images = model.generate(n, seed=seed * 100_003 + digit * 1000 + start // chunk, label=[digit])
-            hits += int((predict(judge, images) == digit).sum())
-        correct[str(digit)] = hits / per_class
-    overall = sum(correct.values()) / 10
-    return {
-        "label_accuracy": round(overall, 5),
-        "label_accuracy_per_class": {k: round(v, 4) for k, v in correct.items()},
-        "samples_per_class": per_class,
-        "eval_command": f"hub-models eval {model.model_id} --num-samples {per_class}",
-    }
+NUM_DIGITS = 10
+DEFAULT_SAMPLES = 10_000
 
 
-def classifier_fid(
-    model: GenerativeModel, data_root: Any = None, num_samples: int = 10_000, seed: int = 0, chunk: int = 1000
+def digit_metrics_declared(
+    conditional: bool, fid_goal: float | None = None, train_size: int | None = None, share_goals: bool = False
+) -> tuple[Metric, ...]:
+    """The card entries of :func:`digit_metrics` (``fid_goal``: a goal for ``classifier_fid_over_floor``;
+    ``share_goals``: every digit between 5% and 15% of the samples, the goal of the unconditional GAN)."""
+    samples = (
+        "10,000 samples, 1,000 asked of each digit (seed 0, one generator)"
+        if conditional
+        else "10,000 samples (seed 0, one generator)"
+    )
+    metrics = []
+    if conditional:
+        metrics += [
+            Metric(
+                "label_accuracy", "label accuracy", higher_is_better=True, goal=0.995,
+                protocol=f"{samples}, classified by the bundled mnist-classifier (99.42% on the MNIST test set); "
+                "share whose predicted digit is the label asked",
+            ),
+            Metric("label_accuracy_per_class", "label accuracy per digit", protocol="as label accuracy, per digit"),
+        ]  # fmt: skip
+    metrics += [
+        Metric(
+            "classifier_fid", "Fréchet distance in mnist-classifier features",
+            protocol=f"{samples} vs the 10,000 MNIST test digits in the 128-d penultimate features of the bundled "
+            "mnist-classifier (torchmetrics FID with a custom extractor); NOT Inception FID",
+        ),
+        Metric("classifier_fid_real_train", "same distance for real training digits (the floor)",
+               protocol="as many random MNIST training digits (seed 0) vs the test digits, same features",
+               reference=True),
+        Metric("classifier_fid_over_floor", "Fréchet distance / floor", goal=fid_goal,
+               protocol="classifier_fid divided by classifier_fid_real_train"),
+        Metric("class_share", "share of each digit among the samples",
+               protocol=f"{samples}, each read by the mnist-classifier; a uniform generator gives about 0.1 each"),
+        Metric("class_share_min", "smallest digit share", higher_is_better=True, goal=0.05 if share_goals else None,
+               protocol="the smallest entry of class_share"),
+        Metric("class_share_max", "largest digit share", goal=0.15 if share_goals else None,
+               protocol="the largest entry of class_share"),
+    ]  # fmt: skip
+    if train_size:
+        metrics += [
+            Metric("classifier_fid_real_train_resized", f"floor for digits resized to {train_size}x{train_size}",
+                   protocol=f"the same real training digits resized 28→{train_size} bilinearly, as in training "
+                   "(the classifier resizes them back to 28), vs the test digits", reference=True),
+            Metric("classifier_fid_over_resized_floor", "Fréchet distance / resized floor",
+                   protocol="classifier_fid divided by classifier_fid_real_train_resized"),
+        ]  # fmt: skip
+    return tuple(metrics)
+
+
+def _samples(
+    model: GenerativeModel, n: int, seed: int, chunk: int, conditional: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``n`` generated images in chunks (and the digit each was asked for), all from one generator."""
+    generator = torch.Generator().manual_seed(seed)
+    asked = torch.arange(n) % NUM_DIGITS if conditional else None  # balanced in every chunk of ≥ 10
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        inputs = model.parse_inputs({"label": asked[start:stop].tolist()} if conditional else {})
+        latents = model.sample_latents(stop - start, generator, **inputs)
+        with torch.inference_mode():
+            images = model.decode(move_to(latents, model.device), **inputs).float().cpu()
+        yield images, None if asked is None else asked[start:stop]
+
+
+def digit_metrics(
+    model: GenerativeModel,
+    data_root: Any = None,
+    num_samples: int | None = None,
+    seed: int = 0,
+    conditional: bool = False,
+    chunk: int = 1000,
+    train_size: int | None = None,
 ) -> dict[str, Any]:
-    """Fréchet distance between generated and MNIST-test images in the classifier's 128-d feature space.
+    """The digit protocol (module docstring) for ``model``; ``conditional`` models take a ``label`` input.
 
-    Computed with torchmetrics' FrechetInceptionDistance using the classifier as a custom feature
-    extractor; the same number is reported for real *train* images against the test set, as the floor.
+    ``train_size``: for a model trained on MNIST resized to another size (bilinear, as cgan-digits does), also
+    the floor of real training digits resized that way (``classifier_fid_real_train_resized``) and the model's
+    distance over it: the classifier reads 28x28, and the resize there and back alone moves the features.
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     from ..data.mnist import load_mnist
 
-    features = ClassifierFeatures(load_classifier())
-    test = load_mnist(data_root, "test")["images"][:num_samples].float() / 255
-    train = load_mnist(data_root, "train")["images"]
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: len(test)]
-    train = train[pick].float() / 255
-
-    def fd(fake_batches) -> float:
-        metric = FrechetInceptionDistance(feature=features, normalize=False)
-        with torch.inference_mode():
-            for i in range(0, len(test), chunk):
-                metric.update(test[i : i + chunk], real=True)
-            for batch in fake_batches:
-                metric.update(batch, real=False)
-        return float(metric.compute())
-
-    generated = (model.generate(min(chunk, len(test) - i), seed=seed + i) for i in range(0, len(test), chunk))
-    real_floor = (train[i : i + chunk] for i in range(0, len(train), chunk))
-    return {
-        "classifier_fid": round(fd(generated), 4),
-        "classifier_fid_real_train": round(fd(real_floor), 4),
-        "num_samples": len(test),
-        "eval_command": f"hub-models eval {model.model_id} --num-samples {len(test)}",
+    n = num_samples or DEFAULT_SAMPLES
+    if n < NUM_DIGITS:
+        raise HubModelsError(f"--num-samples must be at least {NUM_DIGITS} for the digit metrics, got {n}")
+    judge = load_classifier()
+    # the test digits' statistics are computed once and kept across reset() (reset_real_features=False)
+    metric = FrechetInceptionDistance(feature=ClassifierFeatures(judge), normalize=False, reset_real_features=False)
+    test = load_mnist(data_root, "test")["images"]
+    counts = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    with torch.inference_mode():
+        for i in range(0, len(test), chunk):
+            metric.update(test[i : i + chunk].float() / 255, real=True)
+        for images, asked in _samples(model, n, seed, chunk, conditional):
+            metric.update(images, real=False)
+            predicted = judge(images).argmax(1)
+            counts += torch.bincount(predicted, minlength=NUM_DIGITS)
+            if asked is not None:
+                hits += torch.bincount(asked[predicted == asked], minlength=NUM_DIGITS)
+        fid = float(metric.compute())
+        metric.reset()
+        train = load_mnist(data_root, "train")["images"]
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+        for i in range(0, len(pick), chunk):
+            metric.update(train[pick[i : i + chunk]].float() / 255, real=False)
+        floor = float(metric.compute())
+        if train_size:
+            metric.reset()
+            for i in range(0, len(pick), chunk):
+                real = train[pick[i : i + chunk]].float() / 255
+                metric.update(F.interpolate(real, size=(train_size, train_size), mode="bilinear"), real=False)
+            resized_floor = float(metric.compute())
+    shares = counts.double() / n
+    result: dict[str, Any] = {
+        "classifier_fid": round(fid, 4),
+        "classifier_fid_real_train": round(floor, 4),
+        "classifier_fid_over_floor": round(fid / floor, 3),
+        "class_share": {str(d): round(float(s), 4) for d, s in enumerate(shares)},
+        "class_share_min": round(float(shares.min()), 4),
+        "class_share_max": round(float(shares.max()), 4),
+        **(
+            {
+                "classifier_fid_real_train_resized": round(resized_floor, 4),
+                "classifier_fid_over_resized_floor": round(fid / resized_floor, 3),
+            }
+            if train_size
+            else {}
+        ),
+        "num_samples": n,
+        "eval_command": f"hub-models eval {model.model_id} --num-samples {n}",
     }
+    if conditional:
+        asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()
+        per_class = hits.double() / asked_per_class
+        result["label_accuracy"] = round(float(hits.sum()) / n, 5)
+        result["label_accuracy_per_class"] = {str(d): round(float(a), 4) for d, a in enumerate(per_class)}
+        result["samples_per_class"] = n // NUM_DIGITS
+    return result

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
@@ -88,16 +89,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits"
     Config = CganDigitsConfig
     dataset = "mnist"
-    metrics = (
-        Metric(
-            "label_accuracy",
-            "label accuracy",
-            higher_is_better=True,
-            goal=0.99,
-            protocol="1,000 samples per digit (seed 0), classified by the bundled mnist-classifier "
-            "(99.2%+ on the MNIST test set) after resizing to 28x28; share whose predicted digit is the label asked",
-        ),
-    )
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0, train_size=64)
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
         datasets=("ylecun/mnist",),
@@ -112,7 +104,14 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         "latents after training (EMA averages weights and statistics separately; exported as is it scored 93.4%). "
         "Without EMA, label accuracy (200–300 samples per class, checked between runs) plateaued: 96.4% after 2 "
         "epochs, 98.6% after 5, 98.5% after 7; with EMA it is 98.9% after 5 and 99.0% after 8 (the bundled "
-        "weights, full protocol; 5s and 3s remain the weakest).",
+        "weights; 5s and 3s remain the weakest). With the digit protocol shared by all digit models (10,000 "
+        "samples, 1,000 asked of each digit, one generator): label accuracy 99.02% (5: 95.8%, 3: 97.4%, every "
+        "other digit ≥ 99.1%), so the 99.5% goal of issue 14 is NOT met. Its classifier-feature Fréchet distance "
+        "is 30.4, 81x the 0.376 of real 28x28 training digits, but that gap is the resolution, not the "
+        "generator: real training digits resized 28→64 as in training (and back to 28 by the classifier) score "
+        "32.1 (classifier_fid_real_train_resized), so the samples sit at the floor for a 64x64 model (0.95x). "
+        "What limits the label accuracy is training time: one step of 128 takes about 4 s on one thread of "
+        "this shared CPU (100 steps in 6.6 minutes), half an hour an epoch, so it was not retrained.",
     )
     train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
@@ -171,6 +170,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.digits import label_accuracy
-
-        return label_accuracy(self, per_class=num_samples or 1000, seed=seed)
+        size = self.config.image_size
+        return digit_metrics(
+            self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True, train_size=size
+        )

@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .gan_steps import adam_pair, bce_gan_step
 
@@ -63,13 +64,7 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits-mlp"
     Config = CganDigitsMlpConfig
     dataset = "mnist"
-    metrics = (
-        Metric(
-            "label_accuracy", "label accuracy", higher_is_better=True, goal=0.99,
-            protocol="1,000 samples per digit (seed 0), classified by the bundled mnist-classifier; share whose "
-            "predicted digit is the label asked",
-        ),
-    )  # fmt: skip
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0)
     card = CardInfo(
         summary="An MLP conditional GAN (label embedding concatenated to z) that draws the 28x28 digit you ask for.",
         datasets=("ylecun/mnist",),
@@ -80,8 +75,14 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         notes="Architecture as in the seed; D outputs logits trained with BCEWithLogits; Adam 2e-4, beta1 0.5; "
         "images scaled to [-1, 1]. The exported G is an exponential moving average of the trained G "
         "(decay 0.999), which sharpens the digits. Label accuracy rose with epochs: 90.8% at 10, "
-        "95.4% at 20, 97.4% at 30, 98.2% at 50 (200–300 samples per class, checked between runs) and 99.01% at 80 "
-        "(the bundled weights, full protocol).",
+        "95.4% at 20, 97.4% at 30, 98.2% at 50 (200–300 samples per class, checked between runs) and 99.0% at 80 "
+        "(the bundled weights). Measured with the digit protocol shared by all digit models (10,000 samples, "
+        "1,000 asked of each digit, from one generator): label accuracy 99.09% (5, 8 and 9 are the weakest at "
+        "98.2–98.4%) and a classifier-feature Fréchet distance of 1.36 against 0.376 for real training digits, "
+        "3.6x the floor. Both goals of issue 14 (≥ 99.5% and ≤ 2x the floor) are NOT met by these weights; "
+        "what limits them is training time on this CPU: accuracy was still rising at 80 epochs, and one "
+        "epoch takes about 63 s on one thread (938 steps of 67 ms), so 80 epochs are about 85 minutes and a "
+        "longer run did not fit the session that added this protocol (its training slot went to gan-digits-mlp).",
     )
     train_defaults = {"epochs": 80, "batch_size": 64, "checkpoint_every": 1000, "sample_count": 100}
 
@@ -115,6 +116,4 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.digits import label_accuracy
-
-        return label_accuracy(self, per_class=num_samples or 1000, seed=seed)
+        return digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True)

@@ -40,12 +40,14 @@ def bce_gan_step(
     setup: TrainingSetup,
     real_logits: Callable[[], torch.Tensor],
     fake_logits: Callable[[bool], torch.Tensor],
+    d_penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """(1) D: maximise log D(x) + log(1 - D(G(z))); (2) G: maximise log D(G(z)) (non-saturating).
 
     ``real_logits()`` scores the real batch; ``fake_logits(for_d)`` scores the fakes — detached when
     ``for_d`` is True. Logits + BCEWithLogits is the seeds' Sigmoid + BCELoss, numerically safer and
-    autocast-safe.
+    autocast-safe. ``d_penalty(real_logits)``, when given, is added to D's loss (e.g. an R1 gradient penalty,
+    which needs the logits of the real batch to differentiate them with respect to the images).
     """
     opt_g, opt_d = setup.optimizers["generator"], setup.optimizers["discriminator"]
     opt_d.zero_grad(set_to_none=True)
@@ -53,6 +55,10 @@ def bce_gan_step(
     loss_d = F.binary_cross_entropy_with_logits(on_real, torch.ones_like(on_real))
     on_fake = fake_logits(True)
     loss_d = loss_d + F.binary_cross_entropy_with_logits(on_fake, torch.zeros_like(on_fake))
+    losses = {}
+    if d_penalty is not None:
+        losses["penalty_d"] = d_penalty(on_real)
+        loss_d = loss_d + losses["penalty_d"]
     loss_d.backward()
     opt_d.step()
     opt_g.zero_grad(set_to_none=True)
@@ -60,4 +66,4 @@ def bce_gan_step(
     loss_g = F.binary_cross_entropy_with_logits(on_fake, torch.ones_like(on_fake))
     loss_g.backward()
     opt_g.step()
-    return {"loss_d": loss_d, "loss_g": loss_g}
+    return {"loss_d": loss_d, "loss_g": loss_g, **losses}

@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
 from ..data.mnist import load_mnist
 from ..errors import HubModelsError
+from ..metrics.digits import digit_metrics, digit_metrics_declared
 
 
 class VAE(nn.Module):
@@ -69,6 +70,7 @@ class VaeDigits(GenerativeModel):
                "pixels + KL, averaged over images — the number pytorch/examples' VAE prints"),
         Metric("recon_mse", "reconstruction MSE per pixel",
                protocol="mean squared error between each test image and the decoding of its posterior mean μ"),
+        *digit_metrics_declared(conditional=False),  # of samples of the prior, as for the GANs
     )  # fmt: skip
     card = CardInfo(
         summary="A variational auto-encoder (784-400-20) on MNIST: reconstruct, encode, sample, walk the latents.",
@@ -78,7 +80,10 @@ class VaeDigits(GenerativeModel):
         "the same model as pytorch/examples/vae.",
         notes="Architecture, loss and optimiser as in the seed; trained longer (150 epochs, the seed: 30) with "
         "the learning rate decayed linearly to 0, which lowers the "
-        "test loss (101.70 after 50 epochs, 99.99 after 150).",
+        "test loss (101.70 after 50 epochs, 99.99 after 150). Its samples of the prior, measured with the "
+        "digit protocol of the GANs (10,000 samples read by the mnist-classifier), cover every digit (5.9% to "
+        "15.9% each) but are blurry: their classifier-feature Fréchet distance is 74.9, 199x that of real "
+        "training digits (0.376; cgan-digits-mlp: 1.36).",
     )
     train_defaults = {"epochs": 150, "batch_size": 128, "checkpoint_every": 5000, "sample_count": 64,
                       "lr_schedule": "linear"}  # fmt: skip
@@ -153,9 +158,15 @@ class VaeDigits(GenerativeModel):
         return {"loss": (bce + kld) / len(x), "bce": bce / len(x), "kld": kld / len(x)}
 
     # ------------------------------------------------------------------ evaluation
-    @torch.inference_mode()
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        images = load_mnist(data_root, "test")["images"][: num_samples or 10_000]
+        # the digit protocol of every digit model (samples of the prior), then the VAE's own test-set losses
+        result = digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed)
+        return {**result, **self.test_losses(data_root, num_samples, seed), "eval_command": result["eval_command"]}
+
+    @torch.inference_mode()
+    def test_losses(self, data_root: Any = None, num_images: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Loss per image (BCE + KL, one posterior sample each) and reconstruction MSE on the MNIST test set."""
+        images = load_mnist(data_root, "test")["images"][: num_images or 10_000]
         x = images.float().to(self.device) / 255
         eps = torch.randn(len(x), self.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
         recon, mu, log_var = self.net(x, eps)
@@ -167,5 +178,4 @@ class VaeDigits(GenerativeModel):
             "test_kld": round(float(kld) / len(x), 3),
             "recon_mse": round(float(mse), 5),
             "num_images": len(x),
-            "eval_command": f"hub-models eval {self.model_id}",
         }
