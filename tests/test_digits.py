@@ -91,10 +91,14 @@ def test_labels_all_one_row_per_digit_and_bad_labels():
             model.generate(4, label=bad)
 
 
-def test_cli_label_out_of_range_is_one_line(capsys):
+def test_cli_label_out_of_range_is_one_line(capsys, tmp_path):
+    """The label itself is refused (with the bundled weights, so nothing else can be what failed)."""
     from hub_models.cli import main
 
-    assert main(["generate", "cgan-digits-mlp", "--label", "11", "--weights", "nonexistent-dir/x"]) == 2
+    assert main(["generate", "cgan-digits-mlp", "--label", "11", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "label '11' is out of range: digits are 0-9" in err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_vae_reconstruct_encode_decode_walk():
