@@ -68,12 +68,12 @@ def fit(
         trainer = Trainer(model, settings, data, device, ctx)
         if settings.resume:
             trainer.load_state_dict(load_checkpoint(ckpt_path), source=str(ckpt_path))
-        return _train_to_disk(trainer, out_dir, data_root, command)
+        return _train_to_disk(trainer, out_dir, command)
     finally:
         ctx.close()
 
 
-def _train_to_disk(trainer: Trainer, out_dir: Path, data_root: str | Path | None, command: str | None) -> Path:
+def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path:
     model, settings, ctx = trainer.model, trainer.settings, trainer.ctx
     writer = None
     if ctx.is_main:
