@@ -165,6 +165,15 @@ def _record_settings(path: Path, trainer: Trainer) -> None:
 
 def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir: Path, writer: Any) -> None:
     """Epoch ``epoch`` (1-based) is done: its sample grid from the fixed latents, mean losses, TensorBoard."""
+    if trainer.fixed is not None:  # None: the model draws nothing (the MNIST classifier)
+        _sample_grid(trainer, epoch, out_dir, writer)
+    for k, v in means.items():
+        writer.add_scalar(f"epoch/{k}", v, epoch)
+    writer.flush()
+    _write_json(out_dir / "metrics" / f"epoch_{epoch:03d}.json", {"epoch": epoch, "step": trainer.step, **means})
+
+
+def _sample_grid(trainer: Trainer, epoch: int, out_dir: Path, writer: Any) -> None:
     model = trainer.model
     net = model.net
     was_training = net.training
@@ -179,11 +188,7 @@ def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir
     samples_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(samples_dir / f"epoch_{epoch:03d}.png") as tmp:
         picture.save(tmp, format="PNG")
-    for k, v in means.items():
-        writer.add_scalar(f"epoch/{k}", v, epoch)
     writer.add_image("samples", torch.from_numpy(np.array(picture)).permute(2, 0, 1), epoch)
-    writer.flush()
-    _write_json(out_dir / "metrics" / f"epoch_{epoch:03d}.json", {"epoch": epoch, "step": trainer.step, **means})
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import HubModelsError
@@ -49,7 +49,17 @@ STATE_KEYS = (
 # either do not change the maths (device, threads, channels_last, compile, logging, checkpoint_every) or follow
 # a documented rule in ``Trainer.check_resumable`` (a longer or shorter plan at constant lr, a later EMA start).
 INVOCATION_ONLY = ("resume", "progress")  # how this process was started, not what the run is
-SAME_ON_RESUME = ("seed", "batch_size", "data_limit", "amp", "lr_schedule", "sample_count", "dry_run", "dry_run_steps")
+SAME_ON_RESUME = (
+    "seed",
+    "batch_size",
+    "data_limit",
+    "amp",
+    "lr_schedule",
+    "lr_gamma",
+    "sample_count",
+    "dry_run",
+    "dry_run_steps",
+)
 
 
 def batches_per_epoch(n: int, batch: int, world: int) -> int:
@@ -138,11 +148,16 @@ class Trainer:
                 f"({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it so the exported average "
                 "sees some steps"
             )
-        self.schedulers: dict[str, LambdaLR] = {}
+        self.schedulers: dict[str, LRScheduler] = {}
         if settings.lr_schedule == "linear":  # every optimiser's lr decays linearly to 0 at the last step
             total = self.total
             self.schedulers = {
                 name: LambdaLR(opt, lambda step: 1 - step / total) for name, opt in self.setup.optimizers.items()
+            }
+        elif settings.lr_schedule == "step":  # stepped per optimiser step: x lr_gamma after every epoch
+            self.schedulers = {
+                name: StepLR(opt, step_size=self.per_epoch, gamma=settings.lr_gamma)
+                for name, opt in self.setup.optimizers.items()
             }
         self.fixed = model.fixed_latents(settings.sample_count, torch.Generator().manual_seed(settings.seed))
         self.step = 0
