@@ -26,7 +26,7 @@ from ..utils import atomic_path, git_revision, library_versions, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistContext, state_digest
 from .settings import TrainSettings
-from .trainer import Trainer
+from .trainer import Trainable, Trainer
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
@@ -36,7 +36,7 @@ SETTINGS_NAME = "train_settings.json"
 
 
 def fit(
-    model: GenerativeModel,
+    model: Trainable,
     settings: TrainSettings,
     out_dir: Path,
     data_root: str | Path | None = None,
@@ -144,7 +144,7 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
     return export
 
 
-def _source_revision(model: GenerativeModel) -> str | None:
+def _source_revision(model: Trainable) -> str | None:
     """The git revision of the plugin's own source (not hub-models'); None when it is not in a checkout."""
     try:
         return git_revision(Path(inspect.getfile(type(model))).parent)
@@ -174,7 +174,7 @@ def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir
 
 
 def _sample_grid(trainer: Trainer, epoch: int, out_dir: Path, writer: Any) -> None:
-    model = trainer.model
+    model: GenerativeModel = trainer.model  # type: ignore[assignment]  # fixed latents: a model that generates
     net = model.net
     was_training = net.training
     model.net = trainer.sample_net()  # show what would be exported

@@ -14,14 +14,15 @@ import copy
 import hashlib
 import random
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import HubModelsError
-from ..spec import config_to_dict, move_to
+from ..spec import TrainingSetup, config_to_dict, move_to
 from ..utils import resolve_device
 from .checkpoint import load_optimizer_state, rng_state, set_rng_state
 from .distributed import DistContext
@@ -29,6 +30,28 @@ from .settings import TrainSettings
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
+
+
+class Trainable(Protocol):
+    """What the engine trains: the trainable part of the plugin contract. Every ``GenerativeModel`` has it, and so
+    does the MNIST classifier of the digit metrics (``fixed_latents`` None: it draws no per-epoch grid). ``fit``
+    also sets ``provenance`` and calls ``save_pretrained`` to export."""
+
+    model_id: str
+    config: Any
+    net: torch.nn.Module
+    provenance: dict[str, Any]
+
+    def build(self, config: Any) -> torch.nn.Module: ...
+    def to(self, device: str | torch.device | None) -> Any: ...
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]: ...
+    def setup_training(self, device: torch.device) -> TrainingSetup: ...
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+    def fixed_latents(self, n: int, generator: torch.Generator) -> Any: ...
+    def extra_state(self, setup: TrainingSetup) -> dict[str, Any]: ...
+    def load_extra_state(self, setup: TrainingSetup, state: dict[str, Any]) -> None: ...
+    def save_pretrained(self, save_directory: str | Path) -> Any: ...
+
 
 # What a checkpoint must hold to be resumed (``state_dict`` writes these and, when used, "ema" and "extra").
 STATE_KEYS = (
@@ -99,7 +122,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: GenerativeModel,
+        model: Trainable,
         settings: TrainSettings,
         data: dict[str, torch.Tensor],
         device: torch.device | None = None,

@@ -193,6 +193,17 @@ class ClassifierModel:
         template=CARD,
     )
 
+    # the recipe's: 8 epochs of batches of 64 on one CPU thread, the lr x 0.7 after each epoch (pytorch/examples)
+    train_defaults: dict[str, Any] = {
+        "epochs": 8,
+        "batch_size": 64,
+        "lr_schedule": "step",
+        "lr_gamma": 0.7,
+        "seed": 0,
+        "threads": 1,
+        "device": "cpu",
+    }
+
     def __init__(self, config: ClassifierConfig | dict[str, Any] | None = None) -> None:
         if isinstance(config, dict):
             config = config_from_dict(ClassifierConfig, config, what=f"{MODEL_TYPE} config")
@@ -254,18 +265,6 @@ class ClassifierModel:
         return {"test_accuracy": round(float(correct.double().mean()), 5)}
 
 
-# The recipe's defaults: 8 epochs of batches of 64 on one CPU thread, the lr x 0.7 after each epoch (pytorch/examples)
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 8,
-    "batch_size": 64,
-    "lr_schedule": "step",
-    "lr_gamma": 0.7,
-    "seed": 0,
-    "threads": 1,
-    "device": "cpu",
-}
-
-
 def train_classifier(
     out_dir: str | Path,
     *,
@@ -275,10 +274,10 @@ def train_classifier(
     **settings: Any,
 ) -> Path:
     """Train the classifier with the shared engine into ``out_dir``; returns ``out_dir / "model"`` with its test
-    accuracy on the card. ``settings`` are :class:`~hub_models.engine.TrainSettings` fields over ``TRAIN_DEFAULTS``
-    (the recipe's), so ``resume=True`` continues a run bit for bit."""
+    accuracy on the card. ``settings`` are :class:`~hub_models.engine.TrainSettings` fields over
+    ``ClassifierModel.train_defaults`` (the recipe's), so ``resume=True`` continues a run bit for bit."""
     model = ClassifierModel(config)
-    merged = TrainSettings.from_dict({**TRAIN_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}})
+    merged = TrainSettings.from_dict({**model.train_defaults, **{k: v for k, v in settings.items() if v is not None}})
     command = command or "python -m hub_models.metrics.mnist_classifier --config train/mnist-classifier.toml"
     export = fit(model, merged, Path(out_dir), data_root=data, command=command)
     if not merged.dry_run:
