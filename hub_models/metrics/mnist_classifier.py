@@ -132,7 +132,7 @@ CARD = """---
 ```python
 from hub_models.metrics.mnist_classifier import load_classifier, predict
 
-judge = load_classifier()  # this checkpoint: the local copy, else {{ repo_id }} at the package's pinned tag
+judge = load_classifier()  # the local copy, else {{ repo_id }} at the pinned tag
 digits = predict(judge, images)  # uint8 or [0, 1] float N×1×H×W (any square size) -> N labels
 ```
 
