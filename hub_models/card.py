@@ -227,7 +227,7 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
         example_inputs = f", {example.name}={value}"
     return AtomicModelCard.from_template(
         data,
-        template_str=TEMPLATE,
+        template_str=info.template or TEMPLATE,
         model_id=model.model_id,
         repo_id=repo_id,
         package=distribution(model.model_id)[0],

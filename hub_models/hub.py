@@ -108,10 +108,13 @@ def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag
 
 
 def regenerate(model_ids: list[str] | None = None) -> list[Path]:
-    """Rewrite config.json, README.md and .eval_results of every local checkpoint (or ``model_ids``)."""
+    """Rewrite config.json, README.md and .eval_results of every local checkpoint (or ``model_ids``), the MNIST
+    classifier of the digit metrics included."""
+    from .metrics.mnist_classifier import ClassifierModel
+
     done = []
-    for model_id in model_ids or list_models():
-        cls = get_model_class(model_id)
+    for model_id in model_ids or [*list_models(), ClassifierModel.model_id]:
+        cls = ClassifierModel if model_id == ClassifierModel.model_id else get_model_class(model_id)
         if has_local_copy(cls):
             rewrite_docs(bundled_dir(cls), load_weights(cls, bundled_dir(cls), device="cpu"))
             done.append(bundled_dir(cls))

@@ -85,6 +85,7 @@ class CardInfo:
     pipeline_tag: str = "unconditional-image-generation"
     source: str = ""  # the tutorial or paper the architecture follows
     notes: str = ""  # data terms, known limitations, what changed from the source
+    template: str = ""  # a card body of another kind (the fields of card.TEMPLATE); "" = a generative model's
 
 
 @dataclass

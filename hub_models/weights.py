@@ -89,6 +89,7 @@ __all__ = [  # the names of the Hub layout and of a model's whereabouts are re-e
     "rewrite_docs",
     "update_metrics",
     "write_model_files",
+    "write_weights",
 ]
 
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
@@ -297,6 +298,16 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
     The card (README.md) is written by ``ModelHubMixin.save_pretrained`` through ``generate_model_card``, so
     ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
     """
+    write_weights(model, directory)
+    samples = model.generate(64 if model.output == "image" else 1000, seed=0)
+    with atomic_path(directory / SAMPLE_NAME) as tmp:
+        model.render(samples, nrow=8).save(tmp, format="PNG")
+    (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
+
+
+def write_weights(model: GenerativeModel | Any, directory: Path) -> None:
+    """config.json, model.safetensors and the evaluation results of ``model`` (a plugin, or another trainable with
+    the same declarations, such as the MNIST classifier of the digit metrics), each file atomically."""
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_NAME, config_document(model))
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
@@ -304,11 +315,7 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
         # could give different bytes, and a re-push of unchanged weights would make a new commit (the model type
         # is in config.json).
         save_model(model.net, str(tmp), metadata={"format": "pt"})
-    samples = model.generate(64 if model.output == "image" else 1000, seed=0)
-    with atomic_path(directory / SAMPLE_NAME) as tmp:
-        model.render(samples, nrow=8).save(tmp, format="PNG")
     _write_eval_results(directory, model)
-    (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
 
 
 def _write_eval_results(directory: Path, model: GenerativeModel) -> None:

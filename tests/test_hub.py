@@ -374,7 +374,7 @@ def test_publish_everything_then_use_it_without_local_copies(local_hub, monkeypa
 
     monkeypatch.setenv("HUB_MODELS_ORG", "org")
     monkeypatch.setattr("hub_models.weights.has_local_copy", lambda cls: False)
-    monkeypatch.setattr(mnist_classifier, "bundled_dir", lambda: tmp_path / "nowhere")
+    monkeypatch.setattr(mnist_classifier, "has_local_copy", lambda cls: False)
     capsys.readouterr()
     assert main(["download", "--all"]) == 0
     assert f"mnist-classifier: org/mnist-classifier@{tag}" in capsys.readouterr().out

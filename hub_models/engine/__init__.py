@@ -2,6 +2,6 @@
 
 from .loop import CHECKPOINT_NAME, fit
 from .settings import TrainSettings
-from .trainer import Trainer
+from .trainer import Trainable, Trainer
 
-__all__ = ["CHECKPOINT_NAME", "TrainSettings", "Trainer", "fit"]
+__all__ = ["CHECKPOINT_NAME", "TrainSettings", "Trainable", "Trainer", "fit"]

@@ -26,7 +26,7 @@ from ..utils import atomic_path, git_revision, library_versions, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistContext, state_digest
 from .settings import TrainSettings
-from .trainer import Trainer
+from .trainer import Trainable, Trainer
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
@@ -36,7 +36,7 @@ SETTINGS_NAME = "train_settings.json"
 
 
 def fit(
-    model: GenerativeModel,
+    model: Trainable,
     settings: TrainSettings,
     out_dir: Path,
     data_root: str | Path | None = None,
@@ -144,7 +144,7 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
     return export
 
 
-def _source_revision(model: GenerativeModel) -> str | None:
+def _source_revision(model: Trainable) -> str | None:
     """The git revision of the plugin's own source (not hub-models'); None when it is not in a checkout."""
     try:
         return git_revision(Path(inspect.getfile(type(model))).parent)
@@ -165,7 +165,16 @@ def _record_settings(path: Path, trainer: Trainer) -> None:
 
 def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir: Path, writer: Any) -> None:
     """Epoch ``epoch`` (1-based) is done: its sample grid from the fixed latents, mean losses, TensorBoard."""
-    model = trainer.model
+    if trainer.fixed is not None:  # None: the model draws nothing (the MNIST classifier)
+        _sample_grid(trainer, epoch, out_dir, writer)
+    for k, v in means.items():
+        writer.add_scalar(f"epoch/{k}", v, epoch)
+    writer.flush()
+    _write_json(out_dir / "metrics" / f"epoch_{epoch:03d}.json", {"epoch": epoch, "step": trainer.step, **means})
+
+
+def _sample_grid(trainer: Trainer, epoch: int, out_dir: Path, writer: Any) -> None:
+    model: GenerativeModel = trainer.model  # type: ignore[assignment]  # fixed latents: a model that generates
     net = model.net
     was_training = net.training
     model.net = trainer.sample_net()  # show what would be exported
@@ -179,11 +188,7 @@ def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir
     samples_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(samples_dir / f"epoch_{epoch:03d}.png") as tmp:
         picture.save(tmp, format="PNG")
-    for k, v in means.items():
-        writer.add_scalar(f"epoch/{k}", v, epoch)
     writer.add_image("samples", torch.from_numpy(np.array(picture)).permute(2, 0, 1), epoch)
-    writer.flush()
-    _write_json(out_dir / "metrics" / f"epoch_{epoch:03d}.json", {"epoch": epoch, "step": trainer.step, **means})
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..spec import config_from_dict
 
-LR_SCHEDULES = ("constant", "linear")
+LR_SCHEDULES = ("constant", "linear", "step")
 
 
 def _setting(default: Any, help: str, **metadata: Any) -> Any:
@@ -37,8 +37,12 @@ class TrainSettings:
     compile: bool = _setting(False, "torch.compile the trained networks")
     threads: int | None = _setting(None, "torch CPU threads")
     lr_schedule: str = _setting(
-        "constant", "constant, or linear: every optimiser's lr decays to 0 at the last step", choices=LR_SCHEDULES
+        "constant",
+        "constant; linear: every optimiser's lr decays to 0 at the last step; step: it is multiplied by lr_gamma "
+        "after every epoch (StepLR)",
+        choices=LR_SCHEDULES,
     )
+    lr_gamma: float | None = _setting(None, "with lr_schedule = step: the factor applied to the lr after every epoch")
     ema_decay: float | None = _setting(None, "export an exponential moving average of the generator with this decay")
     ema_start_epoch: int = _setting(0, "begin the average at this epoch (its first update copies G), as SWA's start")
     progress: bool = _setting(True, "show a progress bar")
@@ -62,7 +66,18 @@ class TrainSettings:
                 raise HubModelsError(f"train setting {name} must be a positive integer, got {value!r}")
 
         if self.lr_schedule not in LR_SCHEDULES:
-            raise HubModelsError(f"train setting lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+            raise HubModelsError(
+                f"train setting lr_schedule must be 'constant', 'linear' or 'step', got {self.lr_schedule!r}"
+            )
+        if self.lr_schedule == "step" and not (isinstance(self.lr_gamma, int | float) and 0.0 < self.lr_gamma <= 1.0):
+            raise HubModelsError(
+                f"train setting lr_schedule = 'step' needs lr_gamma between 0 and 1 (e.g. 0.7), got {self.lr_gamma!r}"
+            )
+        if self.lr_schedule != "step" and self.lr_gamma is not None:
+            raise HubModelsError(
+                f"train setting lr_gamma applies only to lr_schedule = 'step' (here {self.lr_schedule!r}): drop it "
+                "or set lr_schedule = 'step'"
+            )
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise HubModelsError(f"train setting ema_decay must be between 0 and 1, got {self.ema_decay!r}")
         if not isinstance(self.ema_start_epoch, int) or self.ema_start_epoch < 0:

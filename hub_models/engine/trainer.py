@@ -14,14 +14,15 @@ import copy
 import hashlib
 import random
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import HubModelsError
-from ..spec import config_to_dict, move_to
+from ..spec import TrainingSetup, config_to_dict, move_to
 from ..utils import resolve_device
 from .checkpoint import load_optimizer_state, rng_state, set_rng_state
 from .distributed import DistContext
@@ -29,6 +30,28 @@ from .settings import TrainSettings
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
+
+
+class Trainable(Protocol):
+    """What the engine trains: the trainable part of the plugin contract. Every ``GenerativeModel`` has it, and so
+    does the MNIST classifier of the digit metrics (``fixed_latents`` None: it draws no per-epoch grid). ``fit``
+    also sets ``provenance`` and calls ``save_pretrained`` to export."""
+
+    model_id: str
+    config: Any
+    net: torch.nn.Module
+    provenance: dict[str, Any]
+
+    def build(self, config: Any) -> torch.nn.Module: ...
+    def to(self, device: str | torch.device | None) -> Any: ...
+    def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]: ...
+    def setup_training(self, device: torch.device) -> TrainingSetup: ...
+    def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]: ...
+    def fixed_latents(self, n: int, generator: torch.Generator) -> Any: ...
+    def extra_state(self, setup: TrainingSetup) -> dict[str, Any]: ...
+    def load_extra_state(self, setup: TrainingSetup, state: dict[str, Any]) -> None: ...
+    def save_pretrained(self, save_directory: str | Path) -> Any: ...
+
 
 # What a checkpoint must hold to be resumed (``state_dict`` writes these and, when used, "ema" and "extra").
 STATE_KEYS = (
@@ -49,7 +72,17 @@ STATE_KEYS = (
 # either do not change the maths (device, threads, channels_last, compile, logging, checkpoint_every) or follow
 # a documented rule in ``Trainer.check_resumable`` (a longer or shorter plan at constant lr, a later EMA start).
 INVOCATION_ONLY = ("resume", "progress")  # how this process was started, not what the run is
-SAME_ON_RESUME = ("seed", "batch_size", "data_limit", "amp", "lr_schedule", "sample_count", "dry_run", "dry_run_steps")
+SAME_ON_RESUME = (
+    "seed",
+    "batch_size",
+    "data_limit",
+    "amp",
+    "lr_schedule",
+    "lr_gamma",
+    "sample_count",
+    "dry_run",
+    "dry_run_steps",
+)
 
 
 def batches_per_epoch(n: int, batch: int, world: int) -> int:
@@ -89,7 +122,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: GenerativeModel,
+        model: Trainable,
         settings: TrainSettings,
         data: dict[str, torch.Tensor],
         device: torch.device | None = None,
@@ -138,11 +171,16 @@ class Trainer:
                 f"({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it so the exported average "
                 "sees some steps"
             )
-        self.schedulers: dict[str, LambdaLR] = {}
+        self.schedulers: dict[str, LRScheduler] = {}
         if settings.lr_schedule == "linear":  # every optimiser's lr decays linearly to 0 at the last step
             total = self.total
             self.schedulers = {
                 name: LambdaLR(opt, lambda step: 1 - step / total) for name, opt in self.setup.optimizers.items()
+            }
+        elif settings.lr_schedule == "step":  # stepped per optimiser step: x lr_gamma after every epoch
+            self.schedulers = {
+                name: StepLR(opt, step_size=self.per_epoch, gamma=settings.lr_gamma)
+                for name, opt in self.setup.optimizers.items()
             }
         self.fixed = model.fixed_latents(settings.sample_count, torch.Generator().manual_seed(settings.seed))
         self.step = 0

@@ -49,7 +49,7 @@ def digit_metrics_declared(
         metrics += [
             Metric(
                 "label_accuracy", "label accuracy", higher_is_better=True, goal=0.995,
-                protocol=f"{samples}, classified by the bundled mnist-classifier (99.42% on the MNIST test set); "
+                protocol=f"{samples}, classified by the bundled mnist-classifier (99.39% on the MNIST test set); "
                 "share whose predicted digit is the label asked",
             ),
             Metric("label_accuracy_per_class", "label accuracy per digit", protocol="as label accuracy, per digit"),
