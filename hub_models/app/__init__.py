@@ -191,7 +191,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 i_b = gr.Number(2, label="seed B", precision=0, minimum=0)
                 i_steps = gr.Slider(2, 32, value=8, step=1, label="steps")
             i_go = gr.Button("Interpolate")
-            i_strip = gr.Image(label="strip", format="png", type="pil", elem_classes="pixelated")
+            i_strip = gr.Image(label="strip", format="png", type="filepath", elem_classes="pixelated")
             i_anim = gr.Image(label="animation", type="filepath")
             i_caption = gr.Markdown()
             i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim, i_caption],
