@@ -263,8 +263,10 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Row():
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
-            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target (grey) vs generated (orange) points",
-                                    elem_id="toy-plot", height=420, x_title="x", y_title="y",
+            # show_label=False: Gradio 6 sizes the chart to the block's height without the label above it, so a
+            # label pushed the legend (below the chart) out of the block, clipped; the legend names the colours
+            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated points", show_label=False,
+                                    elem_id="toy-plot", height=420, x_title="x", y_title="y", color_title="points",
                                     color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
             t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
