@@ -180,6 +180,26 @@ def test_long_trainings_have_their_own_queue_and_leave_the_other_tabs_answering(
         demo.stop()
 
 
+def test_waiting_trainings_are_counted_by_the_app_not_read_from_gradios_private_queue(monkeypatch):
+    """The "busy" limit is our own count (Gradio 6 has no public per-event queue limit): admitted up to the limit,
+    a ticket back when a job starts, when its session closes, or when it was abandoned long ago."""
+    import hub_models.app as demo_app
+
+    clock = [1000.0]
+    monkeypatch.setattr(demo_app.time, "monotonic", lambda: clock[0])
+    waiting = demo_app.Waiting(3, abandon_after_s=60)
+    assert [waiting.admit(s) for s in ("a", "b", "b")] == [None, None, None]
+    assert waiting.admit("c") == 3  # busy: three wait
+    waiting.started()  # the oldest starts
+    assert waiting.admit("c") is None and waiting.admit("d") == 3
+    waiting.forget("b")  # b closed the tab: Gradio dropped its two queued events
+    assert len(waiting) == 1 and waiting.admit("e") is None
+    clock[0] += 61  # nobody started or closed for a minute: those events are gone
+    assert waiting.admit("f") is None and len(waiting) == 1
+    source = (ROOT / "hub_models" / "app" / "__init__.py").read_text()
+    assert "._queue" not in source, "reads Gradio's private queue"
+
+
 # ------------------------------------------------------------------------------------------------ uploads
 def png_header_bomb(path: Path, side: int) -> Path:
     """A valid greyscale PNG of side x side black pixels: a few hundred KB on disk, side² bytes decoded."""
