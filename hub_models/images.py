@@ -8,14 +8,33 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torchvision.utils import make_grid
 
 from .errors import HubModelsError
 from .utils import atomic_path, to_uint8
 
 
+def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 0.0) -> torch.Tensor:
+    """torchvision's ``make_grid`` for an N×C×H×W batch, pixel for pixel (tests/test_space.py compares them).
+
+    Not imported from torchvision: ``import torchvision`` loads its models and ops, and with them torch._dynamo
+    and sympy, ~2 s of the demo's 10 s cold start, for these few lines; nothing else here needs it."""
+    if images.size(1) == 1:  # single-channel images are drawn grey in RGB
+        images = images.expand(-1, 3, -1, -1)
+    if images.size(0) == 1:  # one image: as is, without padding
+        return images[0].clone()
+    n, channels, height, width = images.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    step_y, step_x = height + padding, width + padding
+    grid = images.new_full((channels, rows * step_y + padding, cols * step_x + padding), pad_value)
+    for k, image in enumerate(images):
+        y, x = divmod(k, cols)
+        grid[:, y * step_y + padding : (y + 1) * step_y, x * step_x + padding : (x + 1) * step_x] = image
+    return grid
+
+
 def render_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
-    """Float images in [0, 1] (N×C×H×W) → one RGB grid (torchvision ``make_grid``), nearest upscaled."""
+    """Float images in [0, 1] (N×C×H×W) → one RGB grid (as torchvision's ``make_grid``), nearest upscaled."""
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
     grid = make_grid(images.float().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
     picture = Image.fromarray(to_uint8(grid).permute(1, 2, 0).numpy())

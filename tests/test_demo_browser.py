@@ -231,3 +231,21 @@ def test_train_live_shows_the_distribution_moving(browser, server):
     frames = browser.execute_script("clearInterval(window.plotWatch); return window.plotFrames;")
     seen = {marks for shown, marks in frames if shown and marks}
     assert len(seen) >= 3, f"{len(seen)} different plots visible during training ({len(frames)} samples)"
+
+
+def test_the_scatter_legend_is_inside_the_plot(browser, server):
+    """The toy tab's legend (which colour is the target, which the generated points) is drawn inside the plot's
+    box, not clipped off below it."""
+    panel = open_tab(browser, server.url, "2-D toy distribution")
+    visible(panel.find_elements(By.XPATH, ".//button[normalize-space()='Show bundled model']"))[0].click()
+    wait_for(lambda: "bundled weights:" in panel.text or error_toasts(browser), what="the bundled model's plot")
+    boxes = """
+      const plot = document.getElementById('toy-plot'), box = e => e.getBoundingClientRect().toJSON();
+      return [box(plot), Array.from(plot.querySelectorAll('g.role-legend text')).map(t => [t.textContent, box(t)])];
+    """
+    wait_for(lambda: browser.execute_script(boxes)[1], timeout=30, what="the legend")
+    time.sleep(1)  # the chart re-lays itself out once after the first draw
+    plot, labels = browser.execute_script(boxes)
+    assert {"target", "generated"} <= {text for text, _ in labels}, labels
+    clipped = [text for text, b in labels if b["bottom"] > plot["bottom"] or b["top"] < plot["top"]]
+    assert not clipped, f"legend entries outside the plot's box {plot}: {labels}"

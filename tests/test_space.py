@@ -180,6 +180,26 @@ def test_long_trainings_have_their_own_queue_and_leave_the_other_tabs_answering(
         demo.stop()
 
 
+def test_waiting_trainings_are_counted_by_the_app_not_read_from_gradios_private_queue(monkeypatch):
+    """The "busy" limit is our own count (Gradio 6 has no public per-event queue limit): admitted up to the limit,
+    a ticket back when a job starts, when its session closes, or when it was abandoned long ago."""
+    import hub_models.app as demo_app
+
+    clock = [1000.0]
+    monkeypatch.setattr(demo_app.time, "monotonic", lambda: clock[0])
+    waiting = demo_app.Waiting(3, abandon_after_s=60)
+    assert [waiting.admit(s) for s in ("a", "b", "b")] == [None, None, None]
+    assert waiting.admit("c") == 3  # busy: three wait
+    waiting.started()  # the oldest starts
+    assert waiting.admit("c") is None and waiting.admit("d") == 3
+    waiting.forget("b")  # b closed the tab: Gradio dropped its two queued events
+    assert len(waiting) == 1 and waiting.admit("e") is None
+    clock[0] += 61  # nobody started or closed for a minute: those events are gone
+    assert waiting.admit("f") is None and len(waiting) == 1
+    source = (ROOT / "hub_models" / "app" / "__init__.py").read_text()
+    assert "._queue" not in source, "reads Gradio's private queue"
+
+
 # ------------------------------------------------------------------------------------------------ uploads
 def png_header_bomb(path: Path, side: int) -> Path:
     """A valid greyscale PNG of side x side black pixels: a few hundred KB on disk, side² bytes decoded."""
@@ -339,3 +359,70 @@ def test_a_single_face_is_shown_at_most_4x(server):
     assert one.size in ((4 * 64, 4 * 64), (4 * 68, 4 * 68)), one.size  # 4x one 64 px face (with or without padding)
     eight = Image.open(__import__("io").BytesIO(fetch(ok(call(server.url, "/faces", ["dcgan-faces", 0, 8, 1.0]))[0])))
     assert eight.size == (8 * 66 + 2, 68)
+
+
+# ------------------------------------------------------------------------------------------------ speed, kept honest
+def test_our_make_grid_is_torchvisions_pixel_for_pixel():
+    """hub_models.images draws grids itself (importing torchvision cost ~2 s of the demo's cold start): the same
+    pixels as torchvision's make_grid for every shape the app and the CLI use."""
+    import torch
+    from torchvision.utils import make_grid as reference
+
+    from hub_models.images import make_grid
+
+    torch.manual_seed(0)
+    for n, channels, size, nrow, padding in [(1, 3, 64, 8, 2), (1, 1, 28, 8, 2), (5, 3, 8, 3, 2), (16, 1, 28, 10, 2),
+                                             (100, 1, 64, 10, 2), (8, 3, 64, 8, 0), (7, 3, 5, 7, 1)]:  # fmt: skip
+        images = torch.rand(n, channels, size, size)
+        for pad_value in (0.0, 1.0):
+            mine = make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
+            theirs = reference(images, nrow=nrow, padding=padding, pad_value=pad_value)
+            assert torch.equal(mine, theirs), (n, channels, size, nrow, padding, pad_value)
+
+
+def test_the_app_starts_without_torchvision():
+    """Cold start: importing the app must not import torchvision (it drags torch._dynamo and sympy along)."""
+    code = "import sys, hub_models.app; print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_sliced_digit_grid_is_the_models_own_samples(monkeypatch):
+    """The 100-digit grid is decoded in parallel slices on a CPU with idle cores: the same samples as
+    model.generate from the same seed, only faster."""
+    import torch
+
+    from hub_models.app import handlers, store
+
+    model = store.ModelStore().get("cgan-digits")
+    whole = model.generate(100, seed=5, label="all")
+    sizes: list[int] = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda latents, **kw: sizes.append(len(latents[0])) or decode(latents, **kw))
+    monkeypatch.setattr(handlers.os, "cpu_count", lambda: 4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as launch() sets it for 8 concurrent requests on a small CPU
+    try:
+        sliced = handlers.generate_sliced(model, 100, 5, label="all")
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(sizes) == [33, 33, 34], sizes  # min(4 cores, 100 // 32) = 3 slices
+    torch.testing.assert_close(sliced, whole, atol=1 / 255, rtol=0)
+
+
+def test_the_interpolation_gif_shows_the_frames(server):
+    """The GIF (one shared palette) loops forward and back over the strip's faces, each close to its frame."""
+    import io
+
+    import numpy as np
+
+    strip, gif, _ = ok(call(server.url, "/interpolate", ["dcgan-faces", 1, 2, 5, 1.0]))
+    strip = np.asarray(Image.open(io.BytesIO(fetch(strip))).convert("RGB"), dtype=float)
+    animation = Image.open(io.BytesIO(fetch(gif)))
+    assert animation.n_frames == 8 and animation.size == (256, 256)
+    side = strip.shape[0]
+    for k, frame in enumerate([0, 1, 2, 3, 4, 3, 2, 1]):
+        animation.seek(k)
+        shown = np.asarray(animation.convert("RGB").resize((side, side), Image.NEAREST), dtype=float)
+        assert np.abs(shown - strip[:, frame * side : (frame + 1) * side]).mean() < 8, (k, frame)

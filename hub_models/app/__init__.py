@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -150,15 +151,52 @@ def _field(spec: Any) -> gr.components.Component:
     return gr.Textbox(str(spec.default), label=label, info=info, **editable)  # a kind this app does not know yet
 
 
-def _train_slots(app: gr.Blocks) -> Any:
-    """A validator for "train live": refuses at once, with a clear message, when TRAIN_QUEUE trainings already
-    wait, so they never fill the app-wide queue. It runs when the request arrives, before it is queued."""
+class Waiting:
+    """Long jobs admitted to Gradio's queue and not started yet, counted here: Gradio 6's only queue limit
+    (``queue(max_size=...)``) is app-wide, with no public per-event one, so the surplus is refused before it is
+    queued, by the event's validator (which Gradio runs when a request arrives, before queueing it).
 
-    def check(*values: Any) -> list[dict[str, Any]]:
-        queue = getattr(getattr(app, "_queue", None), "event_queue_per_concurrency_id", {}).get(TRAIN_GROUP)
-        waiting = len(queue.queue) if queue is not None else 0
-        ok = waiting < TRAIN_QUEUE
-        return [gr.validate(ok, "" if ok else BUSY.format(n=waiting)), *(gr.validate(True, "") for _ in values[1:])]
+    A ticket is taken when a request is admitted and given back when a job starts (the oldest: one concurrency
+    group runs its events in order), when the visitor's session ends (the page's unload, for an event Gradio
+    drops from its queue when the tab closes), or ``abandon_after_s`` after admission (an API client that
+    went away: its event left Gradio's queue without telling anyone)."""
+
+    def __init__(self, limit: int, abandon_after_s: float = 600) -> None:
+        self.limit, self.abandon_after_s = limit, abandon_after_s
+        self._tickets: list[tuple[float, str | None]] = []  # (admitted at, session), oldest first
+        self._lock = threading.Lock()
+
+    def admit(self, session: str | None = None) -> int | None:
+        """Take a ticket: None when admitted, else how many already wait."""
+        with self._lock:
+            cutoff = time.monotonic() - self.abandon_after_s
+            self._tickets = [t for t in self._tickets if t[0] >= cutoff]
+            if len(self._tickets) >= self.limit:
+                return len(self._tickets)
+            self._tickets.append((time.monotonic(), session))
+            return None
+
+    def started(self) -> None:
+        with self._lock:
+            if self._tickets:
+                self._tickets.pop(0)
+
+    def forget(self, session: str | None) -> None:
+        if session is not None:
+            with self._lock:
+                self._tickets = [t for t in self._tickets if t[1] != session]
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+
+def _admission(waiting: Waiting) -> Any:
+    """The validator of "train live": a clear "busy" for the surplus, at once, instead of a place in the queue."""
+
+    def check(target: Any, steps: Any, seed: Any, request: gr.Request) -> list[dict[str, Any]]:
+        busy = waiting.admit(request.session_hash)
+        ok = busy is None
+        return [gr.validate(ok, "" if ok else BUSY.format(n=busy)), gr.validate(True, ""), gr.validate(True, "")]
 
     return check
 
@@ -191,7 +229,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
                 i_b = gr.Number(2, label="seed B", precision=0, minimum=0)
                 i_steps = gr.Slider(2, 32, value=8, step=1, label="steps")
             i_go = gr.Button("Interpolate")
-            i_strip = gr.Image(label="strip", format="png", type="pil", elem_classes="pixelated")
+            i_strip = gr.Image(label="strip", format="png", type="filepath", elem_classes="pixelated")
             i_anim = gr.Image(label="animation", type="filepath")
             i_caption = gr.Markdown()
             i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim, i_caption],
@@ -263,15 +301,28 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
             with gr.Row():
                 t_show = gr.Button("Show bundled model", variant="primary")
                 t_train = gr.Button("Train live")
-            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target (grey) vs generated (orange) points",
-                                    elem_id="toy-plot", height=420, x_title="x", y_title="y",
+            # show_label=False: Gradio 6 sizes the chart to the block's height without the label above it, so a
+            # label pushed the legend (below the chart) out of the block, clipped; the legend names the colours
+            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated points", show_label=False,
+                                    elem_id="toy-plot", height=420, x_title="x", y_title="y", color_title="points",
                                     color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
             t_text = gr.Markdown()
             t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
             # progress only as the small timer: the full overlay would hide the plot that is the point of it
-            t_train.click(friendly_stream(h.toy_train), [t_target, t_steps, t_seed], [t_plot, t_text],
-                          api_name="toy_train", concurrency_id=TRAIN_GROUP, concurrency_limit=TRAIN_CONCURRENCY,
-                          validator=_train_slots(app), show_progress="minimal")  # fmt: skip
+            waiting = Waiting(TRAIN_QUEUE)
+
+            def train(target: str, steps: Any, seed: Any) -> Any:
+                waiting.started()
+                yield from friendly_stream(h.toy_train)(target, steps, seed)
+
+            t_train.click(train, [t_target, t_steps, t_seed], [t_plot, t_text], api_name="toy_train",
+                          concurrency_id=TRAIN_GROUP, concurrency_limit=TRAIN_CONCURRENCY,
+                          validator=_admission(waiting), show_progress="minimal")  # fmt: skip
+
+            def closed(request: gr.Request) -> None:  # the tab closed: Gradio drops its queued events
+                waiting.forget(request.session_hash)
+
+            app.unload(closed)
 
         with gr.Tab("All models"):
             models = store.prefer_ready(list_models())

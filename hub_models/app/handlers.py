@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -15,6 +16,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..images import render_grid
 from ..registry import get_model_class, list_models
+from ..spec import make_generator
 from .preprocess import MAX_UPLOAD_PIXELS, mnist_like
 from .store import ModelStore, gpu
 
@@ -175,17 +178,51 @@ def prune(max_age_s: float = 600, every: int = 200) -> None:
 _SAVED = 0
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    array = image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+def save_gif(frames: torch.Tensor, stem: str, size: int = 256) -> str:
+    """``frames`` (float N×C×H×W in [0, 1]) as a looping GIF, forward and back, upscaled to ``size`` px, under a name
+    of its own: concurrent requests never share (or half-read) a file.
 
-
-def save_gif(frames: list[Image.Image], stem: str) -> str:
-    """An animated GIF under a name of its own: concurrent requests never share (or half-read) a file."""
+    One palette for all frames, from the frames at native size (FASTOCTREE, no dithering), then each indexed frame
+    upscaled nearest: 9 ms instead of 120 ms for PIL's default (a median-cut palette per 256 px frame), pixels
+    within ~4/255 of the frames on average (2/255 before), and no palette flicker between frames."""
     prune()
+    strip = render_grid(frames, nrow=len(frames), padding=0)
+    indexed = strip.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    side, factor = strip.height, max(1, size // strip.height)
+    pictures = [
+        indexed.crop((i * side, 0, (i + 1) * side, side)).resize((side * factor,) * 2, Image.NEAREST)
+        for i in range(len(frames))
+    ]
+    loop = pictures + pictures[::-1][1:-1]
     path = OUT / f"{stem}-{uuid.uuid4().hex[:8]}.gif"
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+    loop[0].save(path, save_all=True, append_images=loop[1:], duration=120, loop=0, optimize=False)
     return str(path)
+
+
+# A large grid on the CPU is decoded in slices on threads of their own: launch() gives each concurrent request a
+# one-thread torch pool (one per core would oversubscribe under load), so alone a 100-digit grid used one of the
+# cores; the kernels release the GIL, so two slices take ~55% of the time (122 → 68 ms, bit-identical, 2 cores).
+SLICE_POOL = ThreadPoolExecutor(thread_name_prefix="hub-models-slice")
+MIN_SLICE = 32
+
+
+def generate_sliced(model: Any, count: int, seed: int, **inputs: Any) -> torch.Tensor:
+    """``model.generate(count, seed=seed, **inputs)``: the same latents from the same seed, decoded in slices in
+    parallel on a CPU with idle cores (the samples of a slice do not depend on the others: eval-mode nets)."""
+    slices = min(max(1, (os.cpu_count() or 1) // torch.get_num_threads()), count // MIN_SLICE)
+    if model.device.type != "cpu" or slices <= 1:
+        return model.generate(count, seed=seed, **inputs)
+    parsed = model.parse_inputs(inputs)
+    latents = model.sample_latents(count, make_generator(seed), **parsed)
+    parts = [tuple(t.tensor_split(slices)) for t in latents] if isinstance(latents, tuple) else None
+    chunks = list(zip(*parts)) if parts else latents.tensor_split(slices)
+
+    def decode(chunk: Any) -> torch.Tensor:
+        with torch.inference_mode():
+            return model.decode(chunk, **parsed).float()
+
+    rest = [SLICE_POOL.submit(decode, chunk) for chunk in chunks[1:]]
+    return torch.cat([decode(chunks[0]), *(f.result() for f in rest)])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -213,15 +250,15 @@ def faces_grid(model_id: str, seed: int, count: int, truncation: float) -> str:
 
 @gpu
 @friendly
-def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, truncation: float) -> tuple[Any, str]:
-    """A strip of the faces between two seeds, and the same frames as a looping GIF (forward and back)."""
+def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, truncation: float) -> tuple[str, str]:
+    """A strip of the faces between two seeds (PNG), and the same frames as a looping GIF (forward and back)."""
     model = _model(model_id)
     inputs = {"truncation": truncation} if any(spec.name == "truncation" for spec in model.inputs) else {}
     frames = model.interpolate(seed_a, seed_b, steps=steps, **inputs)
-    strip = upscale(render_grid(frames, nrow=steps, padding=0), 128 * steps)
-    pictures = [upscale(to_pil(f), 256) for f in frames]
-    psi = f"{truncation:g}".replace(".", "p")
-    return strip, save_gif(pictures + pictures[::-1][1:-1], f"{model_id}-{seed_a}-{seed_b}-{steps}-psi{psi}")
+    stem = f"{model_id}-{seed_a}-{seed_b}-{steps}-psi{truncation:g}".replace(".", "p")
+    # both as files written here (the strip with save_png's fast zlib level, not Gradio's slower default)
+    strip = save_png(upscale(render_grid(frames, nrow=steps, padding=0), 128 * steps), stem)
+    return strip, save_gif(frames, stem)
 
 
 @gpu
@@ -229,8 +266,10 @@ def face_interpolation(model_id: str, seed_a: int, seed_b: int, steps: int, trun
 def digit_grid(model_id: str, label: str, seed: int, count: int) -> str:
     model = _model(model_id)
     choice = {model.conditioning: label}  # the input that picks the class ("label" for the digit models)
-    images = model.generate(count, seed=seed, **choice)
+    images = generate_sliced(model, count, seed, **choice)
     picture = render_grid(images, nrow=model.grid_nrow(count, **model.parse_inputs(choice)))
+    if images.shape[1] == 1:  # grey digits as a greyscale PNG: the same pixels, a third of the bytes to encode
+        picture = picture.convert("L")
     return save_png(upscale(picture, 640), f"{model_id}-{label}-seed{seed}-n{count}")
 
 
@@ -311,7 +350,7 @@ class Handlers:
         seed, count = whole(seed, "seed", 0, MAX_SEED), whole(count, "count", 1, 64)
         return faces_grid(model_id, seed, count, number(truncation, "truncation ψ", 0.1, 1.0))
 
-    def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, truncation: Any) -> tuple[Any, str, str]:
+    def interpolate(self, model_id: str, seed_a: Any, seed_b: Any, steps: Any, truncation: Any) -> tuple[str, str, str]:
         """The strip, the GIF, and a caption naming what they show (the inputs may have changed since)."""
         model_id = self.allowed(model_id, tab_models("faces"))
         seed_a, seed_b = whole(seed_a, "seed A", 0, MAX_SEED), whole(seed_b, "seed B", 0, MAX_SEED)
