@@ -74,7 +74,8 @@ class GanDigitsMlp(GenerativeModel):
         "(8.2–11.8%); 130: 6.3 (8.6–11.7%); 140: 6.3 (8.3–11.9%); 150: 6.1 (8.3–11.6%); 160: 6.1 (8.2–11.5%). "
         "The bundled weights (epoch 170, full protocol, the current mnist-classifier): every digit between 8.7% "
         "and 11.2% of 10,000 samples (goal 5–15%: met) and FD 6.47, 17x the real-digit floor (0.387) and 4.3x "
-        "cgan-digits-mlp's 1.50 (goal 3x: NOT met; with the previous classifier: 6.02 vs 1.36, 4.4x). More epochs of this recipe are unlikely to close that gap, as the curve is flat; untested "
+        "cgan-digits-mlp's 1.50 (goal 3x: NOT met; with the previous classifier: 6.02 vs 1.36, 4.4x). "
+        "More epochs of this recipe are unlikely to close that gap, as the curve is flat; untested "
         "guesses at the limit: the seed's G is 5x smaller than cgan-digits-mlp's (0.28M vs 1.49M parameters) and "
         "has no label to separate the digits.",
     )
