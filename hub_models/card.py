@@ -112,11 +112,26 @@ def _metrics_table(model: GenerativeModel) -> str:
         rows.append(f"| {name} | {shown} | {goal} | {metric.protocol} |")
     if len(rows) == 2:
         return "This model declares no metrics."
-    extra = values.get("eval_command")
-    if extra:
+    command = eval_command(model)
+    if command:
         rows.append("")
-        rows.append(f"Measured with `{extra}`.")
+        rows.append(f"Measured with `{command}`.")
     return "\n".join(rows)
+
+
+def eval_command(model: GenerativeModel) -> str | None:
+    """The command that measured the recorded metrics, from the declarations (None when nothing is measured):
+    ``--data`` when a declared metric needs a data set named on the command line, ``--num-samples`` as recorded."""
+    values = model.metric_values or {}
+    if not any(metric.key in values for metric in model.metrics):
+        return None
+    parts = ["hub-models", "eval", model.model_id]
+    data = next((metric.data for metric in model.metrics if metric.data), "")
+    if data:
+        parts += ["--data", data]
+    if "num_samples" in values:
+        parts += ["--num-samples", str(values["num_samples"])]
+    return " ".join(parts)
 
 
 # Provenance keys that describe the machine a model was trained on rather than the model (kept out of the

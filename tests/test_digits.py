@@ -199,13 +199,28 @@ def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):
     assert sorted(per_class) == [str(d) for d in range(10)] and all(0 <= v <= 1 for v in per_class.values())
     assert result["label_accuracy"] == pytest.approx(sum(per_class.values()) / 10, abs=1e-4)
     assert result["classifier_fid"] >= 0 and result["classifier_fid_real_train"] >= 0
-    assert result["eval_command"] == "hub-models eval cgan-digits-mlp --num-samples 40"
     # chunking does not change the numbers: one generator, drawn in order
     again = digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=40)
     assert again["label_accuracy_per_class"] == per_class
     assert again["classifier_fid"] == pytest.approx(result["classifier_fid"], rel=1e-6, abs=1e-6)
     with pytest.raises(HubModelsError, match="at least 10"):
         digit_metrics(model, data_root=root, num_samples=5, conditional=True)
+
+
+@pytest.mark.parametrize("model_id", ["gan-toy2d", "gan-ring8", *DIGIT_MODELS])
+def test_evaluate_returns_only_numbers(model_id, tmp_path):
+    """evaluate() gives numbers (and per-class tables of numbers); the card writes the words and the command."""
+    from hub_models.card import build_card
+    from hub_models.spec import is_measurement
+
+    root = write_idx(tmp_path / "mnist")
+    model = hub_models.get_model_class(model_id)()
+    result = model.evaluate(data_root=root, num_samples=20)
+    assert result and {k: v for k, v in result.items() if not is_measurement(v)} == {}
+    assert {m.key for m in model.metrics if not m.reference} <= set(result)
+    model.metric_values = result
+    expected = f"hub-models eval {model_id}" + (" --num-samples 20" if "num_samples" in result else "")
+    assert f"Measured with `{expected}`." in str(build_card(model))
 
 
 def test_a_64px_model_is_also_compared_with_real_digits_resized_like_its_training_data(tmp_path):

@@ -165,7 +165,6 @@ def digit_metrics(
             else {}
         ),
         "num_samples": n,
-        "eval_command": f"hub-models eval {model.model_id} --num-samples {n}",
     }
     if conditional:
         asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()

@@ -161,7 +161,7 @@ class VaeDigits(GenerativeModel):
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
         # the digit protocol of every digit model (samples of the prior), then the VAE's own test-set losses
         result = digit_metrics(self, data_root=data_root, num_samples=num_samples, seed=seed)
-        return {**result, **self.test_losses(data_root, num_samples, seed), "eval_command": result["eval_command"]}
+        return {**result, **self.test_losses(data_root, num_samples, seed)}
 
     @torch.inference_mode()
     def test_losses(self, data_root: Any = None, num_images: int | None = None, seed: int = 0) -> dict[str, Any]:
