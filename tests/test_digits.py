@@ -135,6 +135,31 @@ def test_gan_digits_mlp_checkpoints_from_before_r1_gamma_still_load(tmp_path):
         hub_models.load("gan-digits-mlp", weights=old, device="cpu")
 
 
+def test_cgan_digits_config_has_no_unused_image_size_and_older_checkpoints_still_load(tmp_path):
+    """The architecture only builds 64x64, so image_size is not a config field; v0.1.0 configs recorded it
+    (always 64) beside text metrics (eval_command): both load, to the same samples; another size is refused."""
+    import dataclasses
+    import shutil
+
+    from hub_models.errors import WeightsError
+
+    assert "image_size" not in {f.name for f in dataclasses.fields(hub_models.get_model_class("cgan-digits").Config)}
+    old = tmp_path / "old"
+    shutil.copytree(WEIGHTS / "cgan-digits", old)
+    config = json.loads((old / "config.json").read_text())
+    config["architecture"]["image_size"] = 64
+    config["metrics"]["eval_command"] = "hub-models eval cgan-digits --num-samples 10000"
+    (old / "config.json").write_text(json.dumps(config))
+    model = hub_models.load("cgan-digits", weights=old, device="cpu")
+    bundled = hub_models.load("cgan-digits", device="cpu")
+    assert torch.equal(model.generate(10, seed=1), bundled.generate(10, seed=1))
+    assert "eval_command" not in model.metric_values and model.metric_values == bundled.metric_values
+    config["architecture"]["image_size"] = 32
+    (old / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="image_size = 32"):
+        hub_models.load("cgan-digits", weights=old, device="cpu")
+
+
 # ---------------------------------------------------------------- the bundled checkpoints against their cards
 
 

@@ -213,6 +213,27 @@ def test_generate_bad_input_is_one_line_exit_2(args, message, tmp_path, monkeypa
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def _help(*argv: str, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own --help exits
+        code = exc.code
+    return code, capsys.readouterr().out
+
+
+def test_generate_help_lists_the_models_declared_inputs(capsys):
+    code, out = _help("generate", "cgan-digits", "--help", capsys=capsys)
+    assert code == 0 and "cgan-digits options" in out
+    assert "--label {all,0,1,2,3,4,5,6,7,8,9}" in out and "(default: all)" in out
+    assert "a digit 0-9, or 'all'" in " ".join(out.split())  # the declared help, plain text
+    code, out = _help("generate", "dcgan-faces", "-h", capsys=capsys)
+    assert code == 0 and "--truncation FLOAT" in out and "from 0.1 to 1.0" in " ".join(out.split())
+    code, out = _help("generate", "gan-toy2d", "--help", capsys=capsys)
+    assert code == 0 and "--label" not in out and "--truncation" not in out and "--seed" in out
+    code, out = _help("generate", "--help", capsys=capsys)  # no model yet: the common options
+    assert code == 0 and "--seed" in out and "MODEL's own options" in out
+
+
 def test_info_and_eval_print_json():
     code, out, _ = run_cli("info", "gan-ring8")
     info = json.loads(out)
