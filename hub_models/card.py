@@ -170,7 +170,7 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
 
 
 def _licence(model: GenerativeModel) -> str:
-    info = model.card
+    info = model.card_info()
     if info.license_link:
         name = info.license_name or info.license
         return f"Weights: `{info.license}` ({name}, {info.license_link}). Code: MIT (the hub-models package)."
@@ -179,11 +179,12 @@ def _licence(model: GenerativeModel) -> str:
 
 def eval_result_entries(model: GenerativeModel) -> list[EvalResultEntry]:
     """The model's results in the Hub's ``.eval_results`` format (one entry per metric, on its first data set)."""
-    if not model.card.datasets:
+    datasets = model.card_info().datasets
+    if not datasets:
         return []
     return [
         EvalResultEntry(
-            dataset_id=model.card.datasets[0],
+            dataset_id=datasets[0],
             task_id=metric.key,
             value=value,
             notes=f"{metric.name}; {metric.protocol}",
@@ -207,7 +208,7 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
     the repo holds its training recipe (default: whether the plugin has one, which ``publish`` uploads)."""
     if recipe is None:
         recipe = recipe_path(type(model)) is not None
-    info = model.card
+    info = model.card_info()
     repo_id = repo_id or hub_repo_id(type(model))
     # model-index needs a data set; a model with no Hub data set (a 2-D toy) names its synthetic target instead
     dataset = info.datasets[0] if info.datasets else None

@@ -231,7 +231,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "output": cls.output,
         "summary": cls.card.summary,
-        "dataset": cls.dataset,
+        "dataset": cls.dataset_for(),
         "config_defaults": dataclasses.asdict(cls.Config()),
         "train_defaults": cls.train_defaults,
         "inputs": [dataclasses.asdict(spec) for spec in cls.inputs],

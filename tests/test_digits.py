@@ -14,6 +14,7 @@ import torch
 import hub_models
 from hub_models.data.mnist import load_mnist
 from hub_models.errors import DataError, HubModelsError
+from hub_models.models.vae_digits import vae_loss
 from hub_models.testing import check_plugin
 
 DIGIT_MODELS = ["cgan-digits", "cgan-digits-mlp", "vae-digits", "gan-digits-mlp"]
@@ -74,6 +75,36 @@ def test_idx_reader_errors_say_what_was_expected_where(tmp_path):
 def test_digit_plugins_follow_the_contract_and_train(model_id, tmp_path):
     cls = hub_models.get_model_class(model_id)
     check_plugin(cls, tmp_path, train=True, data_root=write_idx(tmp_path / "data"))
+
+
+def test_a_fashion_mnist_run_records_uses_and_is_judged_on_fashion_mnist(tmp_path, monkeypatch):
+    """The config's dataset (not the class's) is the run's: provenance, card and evaluation follow it."""
+    from hub_models.cli import main
+
+    monkeypatch.setenv("HUB_MODELS_DATA", str(tmp_path / "data"))
+    write_idx(tmp_path / "data" / "mnist", seed=0)
+    write_idx(tmp_path / "data" / "fashion-mnist", n=64, seed=1)  # another data set: 64 images, other bars
+    out = tmp_path / "run"
+    args = ["train", "vae-digits", "--set", "dataset=fashion-mnist", "--dry-run", "--batch-size", "8", "--out"]
+    assert main([*args, str(out)]) == 0
+    model = hub_models.load("vae-digits", weights=out / "model", device="cpu")
+    assert model.config.dataset == "fashion-mnist" and model.provenance["dataset"] == "fashion-mnist"
+    assert model.dataset_for(model.config) == "fashion-mnist"
+    card = (out / "model" / "README.md").read_text()
+    assert "zalando-datasets/fashion_mnist" in card and "ylecun/mnist" not in card
+    assert "- dataset: fashion-mnist" in card
+    # evaluated on its own test split (the losses), never on MNIST; the MNIST-classifier metrics do not apply
+    result = model.evaluate(num_samples=20)
+    fashion = load_mnist(None, "test", name="fashion-mnist")["images"][:20]
+    assert result["num_images"] == 20 and "classifier_fid" not in result
+    x = fashion.float() / 255
+    recon = model.net(x, torch.randn(20, model.config.z_dim, generator=torch.Generator().manual_seed(0)))
+    bce, kld = vae_loss(x, *recon)
+    assert result["test_loss"] == pytest.approx(float(bce + kld) / 20, abs=2e-3)
+    gan = hub_models.get_model_class("gan-digits-mlp")({"dataset": "fashion-mnist"})
+    with pytest.raises(HubModelsError, match="trained on fashion-mnist"):
+        gan.evaluate(num_samples=20)
+    assert hub_models.get_model_class("gan-digits-mlp")().dataset_for() == "mnist"
 
 
 def test_labels_all_one_row_per_digit_and_bad_labels():

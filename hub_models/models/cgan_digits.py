@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
@@ -92,7 +93,6 @@ class CganDigitsConfig:
 class CganDigits(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits"
     Config = CganDigitsConfig
-    dataset = "mnist"
     metrics = digit_metrics_declared(conditional=True, fid_goal=2.0, train_size=IMAGE_SIZE)
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
@@ -124,6 +124,9 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
         self._folded = FoldedGenerator()
+
+    def card_info(self) -> CardInfo:
+        return card_for_dataset(self.card, self.config.dataset)
 
     def build(self, config: CganDigitsConfig) -> nn.Module:
         gen = ConditionalGenerator(config.nz, config.ngf)
