@@ -19,7 +19,8 @@ and implements
 - ``load_data(root, split)``: the data set as in-memory tensors (``{"images": uint8 N×C×H×W, ...}``);
 - ``setup_training(device)`` and ``train_step(setup, batch)``: the loss step (the shared engine in
   :mod:`hub_models.engine` owns the loop, checkpoints, logging, devices and DDP);
-- ``evaluate(...)``: the model's metrics as a dict (optional: the default reports none).
+- ``evaluate(...)``: the model's metrics as a dict of numbers (per-class tables as dicts of numbers); the words
+  around them (protocol, the command's ``--data``) are in the declared ``metrics`` (optional: the default reports none).
 
 ``train()`` and ``generate()`` are provided here on top of those hooks. Weights go to and come from the
 Hugging Face Hub through ``huggingface_hub.ModelHubMixin`` (``save_pretrained``, ``push_to_hub``,
