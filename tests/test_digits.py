@@ -166,29 +166,30 @@ def test_gan_digits_mlp_checkpoints_from_before_r1_gamma_still_load(tmp_path):
         hub_models.load("gan-digits-mlp", weights=old, device="cpu")
 
 
-def test_cgan_digits_config_has_no_unused_image_size_and_older_checkpoints_still_load(tmp_path):
-    """The architecture only builds 64x64, so image_size is not a config field; v0.1.0 configs recorded it
-    (always 64) beside text metrics (eval_command): both load, to the same samples; another size is refused."""
+@pytest.mark.parametrize(("model_id", "size", "other"), [("cgan-digits", 64, 32), ("vae-digits", 784, 1024)])
+def test_no_config_field_for_the_fixed_image_size_and_older_checkpoints_still_load(model_id, size, other, tmp_path):
+    """The architectures build one image size only, so image_size is not a config field; v0.1.0 configs recorded
+    it (always that size) beside text metrics (eval_command): both load, to the same samples; another is refused."""
     import dataclasses
     import shutil
 
     from hub_models.errors import WeightsError
 
-    assert "image_size" not in {f.name for f in dataclasses.fields(hub_models.get_model_class("cgan-digits").Config)}
+    assert "image_size" not in {f.name for f in dataclasses.fields(hub_models.get_model_class(model_id).Config)}
     old = tmp_path / "old"
-    shutil.copytree(WEIGHTS / "cgan-digits", old)
+    shutil.copytree(WEIGHTS / model_id, old)
     config = json.loads((old / "config.json").read_text())
-    config["architecture"]["image_size"] = 64
-    config["metrics"]["eval_command"] = "hub-models eval cgan-digits --num-samples 10000"
+    config["architecture"]["image_size"] = size
+    config["metrics"]["eval_command"] = f"hub-models eval {model_id} --num-samples 10000"
     (old / "config.json").write_text(json.dumps(config))
-    model = hub_models.load("cgan-digits", weights=old, device="cpu")
-    bundled = hub_models.load("cgan-digits", device="cpu")
+    model = hub_models.load(model_id, weights=old, device="cpu")
+    bundled = hub_models.load(model_id, device="cpu")
     assert torch.equal(model.generate(10, seed=1), bundled.generate(10, seed=1))
     assert "eval_command" not in model.metric_values and model.metric_values == bundled.metric_values
-    config["architecture"]["image_size"] = 32
+    config["architecture"]["image_size"] = other
     (old / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match="image_size = 32"):
-        hub_models.load("cgan-digits", weights=old, device="cpu")
+    with pytest.raises(WeightsError, match=f"image_size = {other}"):
+        hub_models.load(model_id, weights=old, device="cpu")
 
 
 # ---------------------------------------------------------------- the bundled checkpoints against their cards

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -51,13 +51,17 @@ def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, log_var: to
     return bce, kld
 
 
+PIXELS = 28 * 28  # the data is 28x28 digits: the encoder reads and the decoder writes exactly that many pixels
+
+
 @dataclass
 class VaeDigitsConfig:
-    image_size: int = 784
     h_dim: int = 400
     z_dim: int = 20
     lr: float = 1e-3
     dataset: str = "mnist"  # or "fashion-mnist"
+    # checkpoints up to v0.1.0 recorded image_size (always 784: only 28x28 digits work); dropped when loaded
+    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": PIXELS}
 
 
 class VaeDigits(GenerativeModel):
@@ -92,7 +96,7 @@ class VaeDigits(GenerativeModel):
         return card_for_dataset(self.card, self.config.dataset)
 
     def build(self, config: VaeDigitsConfig) -> nn.Module:
-        return VAE(config.image_size, config.h_dim, config.z_dim)
+        return VAE(PIXELS, config.h_dim, config.z_dim)
 
     # ------------------------------------------------------------------ generation and the latent space
     def sample_latents(self, n: int, generator: torch.Generator, **inputs: Any) -> torch.Tensor:
