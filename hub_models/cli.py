@@ -211,7 +211,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         package = distribution(model_id)[0]
         print(
             f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {weights:<32} {package:<18} "
-            f"{cls.card.summary.split('.')[0]}"
+            f"{' '.join(cls.card.summary.split())}"  # whole: "et al., 2016" and "std 0.05" hold full stops
         )
     for model_id, error in plugin_errors().items():
         print(f"{model_id:<20} BROKEN  {error}")

@@ -136,6 +136,15 @@ def test_third_party_plugin_appears_and_broken_one_is_reported(third_party, tmp_
     assert np.load(tmp_path / "m.npy").shape == (5, 2)
 
 
+def test_list_shows_each_summary_whole():
+    code, out, _ = run_cli("list")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0
+    for model_id in hub_models.list_models():
+        assert lines[model_id].endswith(hub_models.get_model_class(model_id).card.summary), model_id
+    assert "DCGAN (Radford et al., 2016) generating 64x64 faces" in lines["dcgan-faces"]  # not cut at "al."
+
+
 def test_unknown_model_lists_available_ones():
     code, _, err = run_cli("generate", "no-such-model")
     assert code == 2
