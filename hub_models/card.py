@@ -112,11 +112,28 @@ def _metrics_table(model: GenerativeModel) -> str:
         rows.append(f"| {name} | {shown} | {goal} | {metric.protocol} |")
     if len(rows) == 2:
         return "This model declares no metrics."
-    extra = values.get("eval_command")
-    if extra:
+    command = eval_command(model)
+    if command:
         rows.append("")
-        rows.append(f"Measured with `{extra}`.")
+        rows.append(f"Measured with `{command}`.")
     return "\n".join(rows)
+
+
+def eval_command(model: GenerativeModel) -> str | None:
+    """The command that measured the recorded metrics, from the declarations (None when nothing is measured):
+    ``--data`` when a declared metric needs a data set named on the command line, ``--num-samples`` as recorded."""
+    values = model.metric_values or {}
+    if not any(metric.key in values for metric in model.metrics):
+        return None
+    if getattr(model, "measured_by", None):  # not a `hub-models eval` model (the MNIST judge)
+        return model.measured_by
+    parts = ["hub-models", "eval", model.model_id]
+    data = next((metric.data for metric in model.metrics if metric.data), "")
+    if data:
+        parts += ["--data", data]
+    if "num_samples" in values:
+        parts += ["--num-samples", str(values["num_samples"])]
+    return " ".join(parts)
 
 
 # Provenance keys that describe the machine a model was trained on rather than the model (kept out of the
@@ -155,7 +172,7 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
 
 
 def _licence(model: GenerativeModel) -> str:
-    info = model.card
+    info = model.card_info()
     if info.license_link:
         name = info.license_name or info.license
         return f"Weights: `{info.license}` ({name}, {info.license_link}). Code: MIT (the hub-models package)."
@@ -164,11 +181,12 @@ def _licence(model: GenerativeModel) -> str:
 
 def eval_result_entries(model: GenerativeModel) -> list[EvalResultEntry]:
     """The model's results in the Hub's ``.eval_results`` format (one entry per metric, on its first data set)."""
-    if not model.card.datasets:
+    datasets = model.card_info().datasets
+    if not datasets:
         return []
     return [
         EvalResultEntry(
-            dataset_id=model.card.datasets[0],
+            dataset_id=datasets[0],
             task_id=metric.key,
             value=value,
             notes=f"{metric.name}; {metric.protocol}",
@@ -192,7 +210,7 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
     the repo holds its training recipe (default: whether the plugin has one, which ``publish`` uploads)."""
     if recipe is None:
         recipe = recipe_path(type(model)) is not None
-    info = model.card
+    info = model.card_info()
     repo_id = repo_id or hub_repo_id(type(model))
     # model-index needs a data set; a model with no Hub data set (a 2-D toy) names its synthetic target instead
     dataset = info.datasets[0] if info.datasets else None

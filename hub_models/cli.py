@@ -37,7 +37,8 @@ def _add_weights(p: argparse.ArgumentParser) -> None:
     _add_hub(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(model_cls: type | None = None) -> argparse.ArgumentParser:
+    """The command line; ``model_cls``: the model named after ``generate``, whose declared inputs become options."""
     parser = argparse.ArgumentParser(
         prog="hub-models", description="hub-models: list, describe, train, generate, evaluate and publish models."
     )
@@ -63,13 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a model config field (repeatable), e.g. --set lr_g=0.001",
     )
 
-    p = sub.add_parser("generate", help="generate samples: -o x.png (grid) or -o x.npy (raw array)")
-    p.add_argument("model")
+    # -h is ours, not argparse's: the help is printed once the model is known, with the model's own options
+    p = sub.add_parser(
+        "generate", help="generate samples: -o x.png (grid) or -o x.npy (raw array)", add_help=False,
+        description="Generate samples. `hub-models generate MODEL --help` also lists MODEL's own options.",
+    )  # fmt: skip
+    p.set_defaults(generate_parser=p)
+    p.add_argument("-h", "--help", action="store_true", help="show this help (with MODEL's own options) and exit")
+    p.add_argument("model", nargs="?", help="a model id, as `hub-models list` prints it")
     _add_weights(p)
     p.add_argument("-n", "--num", type=int, default=16, help="number of samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, help="output .png/.jpg (grid) or .npy (uint8 N×C×H×W or float32 N×2)")
     p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="any declared model input")
+    if model_cls is not None:
+        _add_inputs(p, model_cls)
 
     p = sub.add_parser("eval", help="measure a model's metrics and print them as JSON")
     p.add_argument("model")
@@ -202,7 +211,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         package = distribution(model_id)[0]
         print(
             f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {weights:<32} {package:<18} "
-            f"{cls.card.summary.split('.')[0]}"
+            f"{' '.join(cls.card.summary.split())}"  # whole: "et al., 2016" and "std 0.05" hold full stops
         )
     for model_id, error in plugin_errors().items():
         print(f"{model_id:<20} BROKEN  {error}")
@@ -222,7 +231,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "output": cls.output,
         "summary": cls.card.summary,
-        "dataset": cls.dataset,
+        "dataset": cls.dataset_for(),
         "config_defaults": dataclasses.asdict(cls.Config()),
         "train_defaults": cls.train_defaults,
         "inputs": [dataclasses.asdict(spec) for spec in cls.inputs],
@@ -354,43 +363,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _declared_inputs(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """For ``generate``: pull ``--NAME VALUE`` options of the model's declared inputs out of argv."""
-    if len(argv) < 2 or argv[0] != "generate" or "/" in argv[1]:
-        return argv, {}
+def _add_inputs(p: argparse.ArgumentParser, model_cls: type) -> None:
+    """One option per declared input of ``model_cls`` (``--label 3``). The values reach ``generate`` as text:
+    the model's ``Input.parse`` converts and checks them, so a bad value is one clear line, as everywhere."""
+    group = p.add_argument_group(f"{model_cls.model_id} options (its declared inputs)")
+    for spec in model_cls.inputs:
+        if spec.kind == "choice":
+            metavar = "{" + ",".join(spec.choices) + "}"
+        else:
+            metavar = spec.kind.upper()
+        limits = ""
+        if spec.minimum is not None or spec.maximum is not None:
+            limits = f", from {spec.minimum} to {spec.maximum}"
+        text = f"{spec.help or spec.label or spec.name} (default: {spec.default}{limits})"
+        flag = "--" + spec.name.replace("_", "-")
+        try:
+            group.add_argument(flag, dest=f"input:{spec.name}", metavar=metavar, help=text)
+        except argparse.ArgumentError:
+            continue  # an input named like a generate option (e.g. "seed"): still reachable as --input NAME=VALUE
+
+
+def _model_for_generate(argv: list[str]) -> type | None:
+    """The plugin class named after ``generate`` (None: another command, no model yet, or a Hub repo id)."""
+    if not argv or argv[0] != "generate":
+        return None
+    known, _ = build_parser().parse_known_args(argv)  # exits with argparse's message when argv cannot parse at all
+    if not known.model or "/" in known.model:
+        return None
     from .registry import get_model_class
 
-    try:
-        cls = get_model_class(argv[1])
-    except HubModelsError:
-        return argv, {}  # reported properly later
-    names = {f"--{spec.name.replace('_', '-')}": spec.name for spec in cls.inputs}
-    rest: list[str] = []
-    found: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        key, eq, value = arg.partition("=")
-        if key in names:
-            if eq:
-                found[names[key]] = value
-            elif i + 1 < len(argv):
-                found[names[key]] = argv[i + 1]
-                i += 1
-            else:
-                raise HubModelsError(f"{key} needs a value")
-        else:
-            rest.append(arg)
-        i += 1
-    return rest, found
+    return get_model_class(known.model)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv, extra = _declared_inputs(argv)
-        args = build_parser().parse_args(argv)
+        args = build_parser(_model_for_generate(argv)).parse_args(argv)
         if args.command == "generate":
+            if args.help:
+                args.generate_parser.print_help()
+                return 0
+            if not args.model:
+                args.generate_parser.error("the following arguments are required: model")
+            extra = {k.partition(":")[2]: v for k, v in vars(args).items() if k.startswith("input:") and v is not None}
             return cmd_generate(args, extra)
         handlers = {
             "list": cmd_list,

@@ -7,7 +7,8 @@ card writer need, so none of them has per-model code:
 - ``model_id``, ``Config`` (a dataclass: architecture and optimiser hyper-parameters, all with defaults),
   ``output`` ("image" or "points"), ``inputs`` (extra ``generate`` arguments, e.g. a digit label),
   ``metrics`` (what ``evaluate`` returns and its protocol), ``card`` (summary, data sets, licence, tags),
-  ``train_defaults`` (engine settings for its recipe) and ``dataset`` (the data set ``train`` reads);
+  ``train_defaults`` (engine settings for its recipe) and ``dataset`` (the data set ``train`` reads; a plugin
+  whose ``Config`` has a ``dataset`` field, a choice per run, declares it there only: see ``dataset_for``);
 
 and implements
 
@@ -18,7 +19,8 @@ and implements
 - ``load_data(root, split)``: the data set as in-memory tensors (``{"images": uint8 N×C×H×W, ...}``);
 - ``setup_training(device)`` and ``train_step(setup, batch)``: the loss step (the shared engine in
   :mod:`hub_models.engine` owns the loop, checkpoints, logging, devices and DDP);
-- ``evaluate(...)``: the model's metrics as a dict (optional: the default reports none).
+- ``evaluate(...)``: the model's metrics as a dict of numbers (per-class tables as dicts of numbers); the words
+  around them (protocol, the command's ``--data``) are in the declared ``metrics`` (optional: the default reports none).
 
 ``train()`` and ``generate()`` are provided here on top of those hooks. Weights go to and come from the
 Hugging Face Hub through ``huggingface_hub.ModelHubMixin`` (``save_pretrained``, ``push_to_hub``,
@@ -84,7 +86,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     inputs: ClassVar[tuple[Input, ...]] = ()
     metrics: ClassVar[tuple[Metric, ...]] = ()
     card: ClassVar[CardInfo]
-    dataset: ClassVar[str] = ""  # name of the data set ``load_data`` reads, e.g. "mnist"
+    dataset: ClassVar[str] = ""  # the data set ``load_data`` reads, e.g. "celeba64" (unless Config has ``dataset``)
     train_defaults: ClassVar[dict[str, Any]] = {}
     # The published weights: Hub repo "org/name" (None: "<$HUB_MODELS_ORG or hub-models>/<model_id>") and the
     # revision this version of the plugin loads (None: the tag "v<version of its distribution>"); see weights.py.
@@ -214,6 +216,18 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
 
         merged = {**self.train_defaults, **{k: v for k, v in settings.items() if v is not None}}
         return fit(self, TrainSettings.from_dict(merged), Path(out_dir), data_root=data)
+
+    @classmethod
+    def dataset_for(cls, config: Any = None) -> str:
+        """The data set a model with ``config`` (default: the Config's defaults) trains and is evaluated on: the
+        config's ``dataset`` field when the Config has one (e.g. "fashion-mnist"), else the declared ``dataset``."""
+        config = cls.Config() if config is None else config
+        return getattr(config, "dataset", "") or cls.dataset
+
+    def card_info(self) -> CardInfo:
+        """The card metadata of this model: the declared ``card``; a plugin whose config picks the data set
+        overrides this so that the card names the data set it was trained on."""
+        return self.card
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(

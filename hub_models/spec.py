@@ -57,7 +57,12 @@ class Input:
 
 @dataclass(frozen=True)
 class Metric:
-    """One number ``evaluate`` reports, with what the card needs to state it honestly."""
+    """One number ``evaluate`` reports, with what the card needs to state it honestly.
+
+    ``evaluate`` returns numbers only (or per-class tables of numbers); the words around them live here: the
+    ``protocol`` text, and ``data``, the ``--data`` argument of the command that measures it when the protocol reads
+    a data set that is not found or downloaded by itself (the card writes the command from these declarations).
+    """
 
     key: str
     name: str
@@ -65,6 +70,7 @@ class Metric:
     higher_is_better: bool = False
     goal: float | None = None
     reference: bool = False  # a number about the data (e.g. real vs real), shown for scale, never a model result
+    data: str = ""  # e.g. "CELEBA64_DIR": the card's eval command passes ``--data CELEBA64_DIR``
 
     def meets_goal(self, value: float) -> bool:
         if self.goal is None:
@@ -164,3 +170,10 @@ def config_from_dict(cls: type, data: Any, what: str) -> Any:
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def is_measurement(value: Any) -> bool:
+    """A value ``evaluate`` may return: a number, or a per-class table (a dict) of numbers."""
+    if isinstance(value, dict):
+        return all(is_measurement(v) and not isinstance(v, dict) for v in value.values())
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -52,7 +52,7 @@ from .locations import (
     pinned_revision,
     recipe_path,
 )
-from .spec import config_from_dict, config_to_dict
+from .spec import config_from_dict, config_to_dict, is_measurement
 from .utils import atomic_path
 
 if TYPE_CHECKING:
@@ -241,7 +241,21 @@ def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, 
     missing = sorted(expected - set(arch) - optional) if isinstance(arch, dict) else []
     if missing:
         raise WeightsError(f"{path} is missing config keys {missing}: re-export the checkpoint with hub-models")
-    return config
+    # keys that older checkpoints recorded but the architecture never used: dropped when they hold the value the
+    # code has always used, refused otherwise (a checkpoint made for something this code does not build)
+    for key, value in getattr(model_cls.Config, "retired_on_load", {}).items():
+        if isinstance(arch, dict) and key in arch:
+            if arch[key] != value:
+                raise WeightsError(
+                    f"{path} sets {key} = {arch[key]!r}, but {model_cls.model_id} is built for {value!r} only: "
+                    f"pick weights made for {model_cls.model_id}"
+                )
+            arch = {k: v for k, v in arch.items() if k != key}
+    # metrics are numbers; the text older checkpoints kept beside them (eval_command, fid_protocol) is now
+    # written by the card from the declared metrics
+    recorded = config.get("metrics")
+    metrics = {k: v for k, v in recorded.items() if is_measurement(v)} if isinstance(recorded, dict) else {}
+    return {**config, "architecture": arch, "metrics": metrics}
 
 
 def load_weights(

@@ -194,11 +194,29 @@ def test_models_without_weights_fail_cleanly_and_alone(client):
             assert Image.open(picture).format == "PNG", model_id
 
 
-def test_a_long_running_space_deletes_its_outputs():
-    from hub_models.app import CACHE_CLEANUP, build_app
+def test_a_long_running_space_deletes_its_outputs(monkeypatch):
+    """The app's outputs go while it runs: with the cleanup shortened to every second for files over a second
+    old, a served PNG is on disk after the call and gone a few seconds later (the server still up)."""
+    import time
 
-    every, older_than = build_app().delete_cache
-    assert (every, older_than) == CACHE_CLEANUP and 0 < every <= 86400 and 0 < older_than <= 86400
+    import hub_models.app as demo
+    from hub_models.app import CACHE_CLEANUP
+
+    every, older_than = CACHE_CLEANUP
+    assert 0 < every <= 86400 and 0 < older_than <= 86400  # the real period: at most a day
+    monkeypatch.setattr(demo, "CACHE_CLEANUP", (1, 1))
+    app = demo.build_app()
+    app.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        Client(app.local_url, verbose=False).predict("gan-toy2d", 0, 16, "{}", api_name="/generate")
+        served = {Path(f) for files in app.temp_file_sets for f in files}
+        assert served and all(f.is_file() for f in served)
+        deadline = time.monotonic() + 30
+        while any(f.exists() for f in served) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(f.exists() for f in served), "outputs still on disk while the app runs"
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import torch
 import hub_models
 from hub_models.data.mnist import load_mnist
 from hub_models.errors import DataError, HubModelsError
+from hub_models.models.vae_digits import vae_loss
 from hub_models.testing import check_plugin
 
 DIGIT_MODELS = ["cgan-digits", "cgan-digits-mlp", "vae-digits", "gan-digits-mlp"]
@@ -76,6 +77,36 @@ def test_digit_plugins_follow_the_contract_and_train(model_id, tmp_path):
     check_plugin(cls, tmp_path, train=True, data_root=write_idx(tmp_path / "data"))
 
 
+def test_a_fashion_mnist_run_records_uses_and_is_judged_on_fashion_mnist(tmp_path, monkeypatch):
+    """The config's dataset (not the class's) is the run's: provenance, card and evaluation follow it."""
+    from hub_models.cli import main
+
+    monkeypatch.setenv("HUB_MODELS_DATA", str(tmp_path / "data"))
+    write_idx(tmp_path / "data" / "mnist", seed=0)
+    write_idx(tmp_path / "data" / "fashion-mnist", n=64, seed=1)  # another data set: 64 images, other bars
+    out = tmp_path / "run"
+    args = ["train", "vae-digits", "--set", "dataset=fashion-mnist", "--dry-run", "--batch-size", "8", "--out"]
+    assert main([*args, str(out)]) == 0
+    model = hub_models.load("vae-digits", weights=out / "model", device="cpu")
+    assert model.config.dataset == "fashion-mnist" and model.provenance["dataset"] == "fashion-mnist"
+    assert model.dataset_for(model.config) == "fashion-mnist"
+    card = (out / "model" / "README.md").read_text()
+    assert "zalando-datasets/fashion_mnist" in card and "ylecun/mnist" not in card
+    assert "- dataset: fashion-mnist" in card
+    # evaluated on its own test split (the losses), never on MNIST; the MNIST-classifier metrics do not apply
+    result = model.evaluate(num_samples=20)
+    fashion = load_mnist(None, "test", name="fashion-mnist")["images"][:20]
+    assert result["num_images"] == 20 and "classifier_fid" not in result
+    x = fashion.float() / 255
+    recon = model.net(x, torch.randn(20, model.config.z_dim, generator=torch.Generator().manual_seed(0)))
+    bce, kld = vae_loss(x, *recon)
+    assert result["test_loss"] == pytest.approx(float(bce + kld) / 20, abs=2e-3)
+    gan = hub_models.get_model_class("gan-digits-mlp")({"dataset": "fashion-mnist"})
+    with pytest.raises(HubModelsError, match="trained on fashion-mnist"):
+        gan.evaluate(num_samples=20)
+    assert hub_models.get_model_class("gan-digits-mlp")().dataset_for() == "mnist"
+
+
 def test_labels_all_one_row_per_digit_and_bad_labels():
     from hub_models.models.cgan_digits_mlp import CganDigitsMlp
 
@@ -133,6 +164,32 @@ def test_gan_digits_mlp_checkpoints_from_before_r1_gamma_still_load(tmp_path):
     (old / "config.json").write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="missing config keys"):
         hub_models.load("gan-digits-mlp", weights=old, device="cpu")
+
+
+@pytest.mark.parametrize(("model_id", "size", "other"), [("cgan-digits", 64, 32), ("vae-digits", 784, 1024)])
+def test_no_config_field_for_the_fixed_image_size_and_older_checkpoints_still_load(model_id, size, other, tmp_path):
+    """The architectures build one image size only, so image_size is not a config field; v0.1.0 configs recorded
+    it (always that size) beside text metrics (eval_command): both load, to the same samples; another is refused."""
+    import dataclasses
+    import shutil
+
+    from hub_models.errors import WeightsError
+
+    assert "image_size" not in {f.name for f in dataclasses.fields(hub_models.get_model_class(model_id).Config)}
+    old = tmp_path / "old"
+    shutil.copytree(WEIGHTS / model_id, old)
+    config = json.loads((old / "config.json").read_text())
+    config["architecture"]["image_size"] = size
+    config["metrics"]["eval_command"] = f"hub-models eval {model_id} --num-samples 10000"
+    (old / "config.json").write_text(json.dumps(config))
+    model = hub_models.load(model_id, weights=old, device="cpu")
+    bundled = hub_models.load(model_id, device="cpu")
+    assert torch.equal(model.generate(10, seed=1), bundled.generate(10, seed=1))
+    assert "eval_command" not in model.metric_values and model.metric_values == bundled.metric_values
+    config["architecture"]["image_size"] = other
+    (old / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=f"image_size = {other}"):
+        hub_models.load(model_id, weights=old, device="cpu")
 
 
 # ---------------------------------------------------------------- the bundled checkpoints against their cards
@@ -279,13 +336,28 @@ def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):
     assert sorted(per_class) == [str(d) for d in range(10)] and all(0 <= v <= 1 for v in per_class.values())
     assert result["label_accuracy"] == pytest.approx(sum(per_class.values()) / 10, abs=1e-4)
     assert result["classifier_fid"] >= 0 and result["classifier_fid_real_train"] >= 0
-    assert result["eval_command"] == "hub-models eval cgan-digits-mlp --num-samples 40"
     # chunking does not change the numbers: one generator, drawn in order
     again = digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=40)
     assert again["label_accuracy_per_class"] == per_class
     assert again["classifier_fid"] == pytest.approx(result["classifier_fid"], rel=1e-6, abs=1e-6)
     with pytest.raises(HubModelsError, match="at least 10"):
         digit_metrics(model, data_root=root, num_samples=5, conditional=True)
+
+
+@pytest.mark.parametrize("model_id", ["gan-toy2d", "gan-ring8", *DIGIT_MODELS])
+def test_evaluate_returns_only_numbers(model_id, tmp_path):
+    """evaluate() gives numbers (and per-class tables of numbers); the card writes the words and the command."""
+    from hub_models.card import build_card
+    from hub_models.spec import is_measurement
+
+    root = write_idx(tmp_path / "mnist")
+    model = hub_models.get_model_class(model_id)()
+    result = model.evaluate(data_root=root, num_samples=20)
+    assert result and {k: v for k, v in result.items() if not is_measurement(v)} == {}
+    assert {m.key for m in model.metrics if not m.reference} <= set(result)
+    model.metric_values = result
+    expected = f"hub-models eval {model_id}" + (" --num-samples 20" if "num_samples" in result else "")
+    assert f"Measured with `{expected}`." in str(build_card(model))
 
 
 def test_a_64px_model_is_also_compared_with_real_digits_resized_like_its_training_data(tmp_path):

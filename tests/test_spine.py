@@ -136,6 +136,15 @@ def test_third_party_plugin_appears_and_broken_one_is_reported(third_party, tmp_
     assert np.load(tmp_path / "m.npy").shape == (5, 2)
 
 
+def test_list_shows_each_summary_whole():
+    code, out, _ = run_cli("list")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0
+    for model_id in hub_models.list_models():
+        assert lines[model_id].endswith(hub_models.get_model_class(model_id).card.summary), model_id
+    assert "DCGAN (Radford et al., 2016) generating 64x64 faces" in lines["dcgan-faces"]  # not cut at "al."
+
+
 def test_unknown_model_lists_available_ones():
     code, _, err = run_cli("generate", "no-such-model")
     assert code == 2
@@ -211,6 +220,27 @@ def test_generate_bad_input_is_one_line_exit_2(args, message, tmp_path, monkeypa
     code, _, err = run_cli("generate", "gan-toy2d", *args)
     assert code == 2, err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _help(*argv: str, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own --help exits
+        code = exc.code
+    return code, capsys.readouterr().out
+
+
+def test_generate_help_lists_the_models_declared_inputs(capsys):
+    code, out = _help("generate", "cgan-digits", "--help", capsys=capsys)
+    assert code == 0 and "cgan-digits options" in out
+    assert "--label {all,0,1,2,3,4,5,6,7,8,9}" in out and "(default: all)" in out
+    assert "a digit 0-9, or 'all'" in " ".join(out.split())  # the declared help, plain text
+    code, out = _help("generate", "dcgan-faces", "-h", capsys=capsys)
+    assert code == 0 and "--truncation FLOAT" in out and "from 0.1 to 1.0" in " ".join(out.split())
+    code, out = _help("generate", "gan-toy2d", "--help", capsys=capsys)
+    assert code == 0 and "--label" not in out and "--truncation" not in out and "--seed" in out
+    code, out = _help("generate", "--help", capsys=capsys)  # no model yet: the common options
+    assert code == 0 and "--seed" in out and "MODEL's own options" in out
 
 
 def test_info_and_eval_print_json():

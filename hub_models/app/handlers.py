@@ -473,7 +473,7 @@ class Handlers:
         return gr.ScatterPlot(value=Handlers.scatter(real, inside), x_lim=x_lim, y_lim=y_lim)
 
     def metric_text(self, model: Any) -> str:
-        metrics = {k: v for k, v in model.evaluate(num_samples=4000).items() if k != "eval_command"}
+        metrics = model.evaluate(num_samples=4000)
         return ", ".join(f"{k} = {v}" for k, v in metrics.items())
 
     def toy_show(self, target: str, seed: Any) -> tuple[gr.ScatterPlot, str]:

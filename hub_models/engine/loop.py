@@ -124,7 +124,7 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
     if ctx.is_main:
         model.provenance = {
             "command": command or _command_line(),
-            "dataset": getattr(model, "dataset", "") or None,
+            "dataset": model.dataset_for(model.config) or None,
             "data_fingerprint": trainer.data_fingerprint,
             "examples": trainer.n,
             "steps": trainer.step,

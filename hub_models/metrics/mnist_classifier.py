@@ -172,6 +172,8 @@ class ClassifierModel:
     Config = ClassifierConfig
     dataset = "mnist"
     inputs = ()
+    # not a `hub-models eval` model: its test accuracy is measured at the end of its training run
+    measured_by = "python -m hub_models.metrics.mnist_classifier --config train/mnist-classifier.toml"
     metrics = (
         Metric(
             "test_accuracy",
@@ -216,6 +218,14 @@ class ClassifierModel:
         self.provenance: dict[str, Any] = {}
         self.metric_values: dict[str, Any] = {}
         self.weights_dir: Path | None = None
+
+    @classmethod
+    def dataset_for(cls, config: Any = None) -> str:
+        """Always MNIST: the classifier has no data set choice (the engine's provenance asks every trainable)."""
+        return cls.dataset
+
+    def card_info(self) -> CardInfo:
+        return self.card
 
     def build(self, config: ClassifierConfig) -> MnistClassifier:
         return MnistClassifier()

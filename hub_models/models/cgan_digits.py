@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -19,6 +19,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
@@ -74,22 +75,25 @@ class ConditionalDiscriminator(nn.Module):
         return self.main(torch.cat([images, maps.to(images.dtype)], 1)).flatten()
 
 
+IMAGE_SIZE = 64  # fixed by the architecture: G's five transposed convolutions make 64x64, D reads 64x64
+
+
 @dataclass
 class CganDigitsConfig:
     nz: int = 100
     ngf: int = 64
     ndf: int = 64
-    image_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
     dataset: str = "mnist"  # or "fashion-mnist" (same idx format)
+    # checkpoints up to v0.1.0 recorded image_size (always 64: no other size trains); dropped when loaded
+    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": IMAGE_SIZE}
 
 
 class CganDigits(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits"
     Config = CganDigitsConfig
-    dataset = "mnist"
-    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0, train_size=64)
+    metrics = digit_metrics_declared(conditional=True, fid_goal=2.0, train_size=IMAGE_SIZE)
     card = CardInfo(
         summary="A conditional DCGAN that draws the MNIST digit you ask for, at 64x64.",
         datasets=("ylecun/mnist",),
@@ -121,6 +125,9 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
         self._folded = FoldedGenerator()
+
+    def card_info(self) -> CardInfo:
+        return card_for_dataset(self.card, self.config.dataset)
 
     def build(self, config: CganDigitsConfig) -> nn.Module:
         gen = ConditionalGenerator(config.nz, config.ngf)
@@ -157,8 +164,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
-        size = self.config.image_size
-        real = F.interpolate(batch["images"].float() / 255, size=(size, size), mode="bilinear") * 2 - 1
+        real = F.interpolate(batch["images"].float() / 255, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear") * 2 - 1
         onehot = F.one_hot(batch["labels"], NUM_CLASSES).to(real.dtype)
         b = len(real)
         # real images with their labels; fakes with uniformly random labels
@@ -171,7 +177,6 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         )
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        size = self.config.image_size
         return digit_metrics(
-            self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True, train_size=size
+            self, data_root=data_root, num_samples=num_samples, seed=seed, conditional=True, train_size=IMAGE_SIZE
         )

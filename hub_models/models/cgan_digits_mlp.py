@@ -17,6 +17,7 @@ from torch import nn
 from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .gan_steps import adam_pair, bce_gan_step
 
@@ -63,7 +64,6 @@ class CganDigitsMlpConfig:
 class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
     model_id = "cgan-digits-mlp"
     Config = CganDigitsMlpConfig
-    dataset = "mnist"
     metrics = digit_metrics_declared(conditional=True, fid_goal=2.0)
     card = CardInfo(
         summary="An MLP conditional GAN (label embedding concatenated to z) that draws the 28x28 digit you ask for.",
@@ -86,6 +86,9 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         "longer run did not fit the session that added this protocol (its training slot went to gan-digits-mlp).",
     )
     train_defaults = {"epochs": 80, "batch_size": 64, "checkpoint_every": 1000, "sample_count": 100}
+
+    def card_info(self) -> CardInfo:
+        return card_for_dataset(self.card, self.config.dataset)
 
     def build(self, config: CganDigitsMlpConfig) -> nn.Module:
         return EmbeddingGenerator(config.nz)

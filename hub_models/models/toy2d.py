@@ -148,7 +148,7 @@ class GanToy2D(GenerativeModel):
         w, b = self.net.weight.detach().cpu(), self.net.bias.detach().cpu()
         # x = W z + b with z ~ N(0, I): exactly N(b, W Wᵀ). The target is N(B, AᵀA).
         w2 = gaussian_w2(b, w @ w.T, TARGET_B, TARGET_A.T @ TARGET_A)
-        return {"w2": round(w2, 5), "eval_command": f"hub-models eval {self.model_id}"}
+        return {"w2": round(w2, 5)}
 
 
 @dataclass
@@ -229,6 +229,6 @@ class GanRing8(GenerativeModel):
         return gan_losses(setup, real, torch.randn(len(real), self.config.latent_dim, device=real.device))
 
     def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]:
-        points = self.generate(num_samples or 10_000, seed=seed)
-        result = mode_coverage(points, self.centers(), self.config.std)
-        return {**result, "eval_command": f"hub-models eval {self.model_id}"}
+        n = num_samples or 10_000
+        points = self.generate(n, seed=seed)
+        return {**mode_coverage(points, self.centers(), self.config.std), "num_samples": n}
