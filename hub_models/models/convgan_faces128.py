@@ -98,8 +98,10 @@ class ConvganFaces128(GenerativeModel):
         "an exponential moving average (decay 0.998) of the generator over the last 550 steps (from epoch 1), with "
         "its BatchNorm statistics recomputed from its own samples. Expect blurry, washed-out faces whose features "
         "do not always line up (as the seed itself reports), with a blue cast and a faint 2-px grid from the "
-        "stride-2 8x8 transposed convolutions: Inception FID 370 at 5k samples (dcgan-faces: 21.5 at 10k). A longer "
-        "run on a GPU (raise `steps`) should do better; it was not possible here.",
+        "stride-2 8x8 transposed convolutions: Inception FID 370 at 5k samples (dcgan-faces: 21.4 at 10k; "
+        "370 was measured with the earlier per-chunk seeds, not yet re-measured with the one-generator protocol, "
+        "as these weights await a GPU run). A longer run on a GPU (raise `steps`) should do better; it was not "
+        "possible here.",
     )
     train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
 

@@ -104,7 +104,8 @@ class DcganFaces(GenerativeModel):
         "exponential moving average (decay 0.999) of the generator, begun at epoch 20, with its BatchNorm "
         "statistics recomputed from its own samples. FID (10k vs 10k test) fell with training on the 40k train "
         "faces: 90.8 after 8 epochs, 66.6 after 16, 47.8 after 20 (no average yet); with the average 27.3 after "
-        "32 and 21.5 after 48 (the bundled weights), where the raw G of the same last step scores 35.9.",
+        "32 and 21.5 after 48 (these with per-chunk seeds; the bundled weights score 21.4 with the card's one-"
+        "generator protocol), where the raw G of the same last step scores 35.9.",
     )
     train_defaults = {
         "epochs": 48,
