@@ -153,7 +153,11 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         n = check_count(n)
         generator = make_generator(seed, generator)
         inputs = self.parse_inputs(inputs)
-        latents = self.sample_latents(n, generator, **inputs)
+        return self.decode_latents(self.sample_latents(n, generator, **inputs), **inputs)
+
+    def decode_latents(self, latents: Any, **inputs: Any) -> torch.Tensor:
+        """``generate``'s second half: ``sample_latents``' output (any part of it) decoded, with parsed
+        ``inputs``, as float samples on the CPU."""
         with torch.inference_mode():
             out = self.decode(move_to(latents, self.device), **inputs)
         return out.float().cpu()

@@ -216,13 +216,8 @@ def generate_sliced(model: Any, count: int, seed: int, **inputs: Any) -> torch.T
     latents = model.sample_latents(count, make_generator(seed), **parsed)
     parts = [tuple(t.tensor_split(slices)) for t in latents] if isinstance(latents, tuple) else None
     chunks = list(zip(*parts)) if parts else latents.tensor_split(slices)
-
-    def decode(chunk: Any) -> torch.Tensor:
-        with torch.inference_mode():
-            return model.decode(chunk, **parsed).float()
-
-    rest = [SLICE_POOL.submit(decode, chunk) for chunk in chunks[1:]]
-    return torch.cat([decode(chunks[0]), *(f.result() for f in rest)])
+    rest = [SLICE_POOL.submit(model.decode_latents, chunk, **parsed) for chunk in chunks[1:]]
+    return torch.cat([model.decode_latents(chunks[0], **parsed), *(f.result() for f in rest)])
 
 
 # ---------------------------------------------------------------------------------------------------------------
