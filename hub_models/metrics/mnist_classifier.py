@@ -291,7 +291,7 @@ def train_classifier(
     ``ClassifierModel.train_defaults`` (the recipe's), so ``resume=True`` continues a run bit for bit."""
     model = ClassifierModel(config)
     merged = TrainSettings.from_dict({**model.train_defaults, **{k: v for k, v in settings.items() if v is not None}})
-    command = command or "python -m hub_models.metrics.mnist_classifier --config train/mnist-classifier.toml"
+    command = command or ClassifierModel.measured_by
     export = fit(model, merged, Path(out_dir), data_root=data, command=command)
     if not merged.dry_run:
         update_metrics(export, model, model.evaluate(data))
