@@ -337,6 +337,14 @@ def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):
     assert sorted(per_class) == [str(d) for d in range(10)] and all(0 <= v <= 1 for v in per_class.values())
     assert result["label_accuracy"] == pytest.approx(sum(per_class.values()) / 10, abs=1e-4)
     assert result["classifier_fid"] >= 0 and result["classifier_fid_real_train"] >= 0
+    # the reference: the same classifier on the (tiny set's) real test digits, overall and per digit
+    from hub_models.metrics.mnist_classifier import load_classifier
+
+    test = load_mnist(root, "test")
+    with torch.inference_mode():
+        read = load_classifier()(test["images"].float() / 255).argmax(1)
+    assert result["label_accuracy_real_test"] == round(float((read == test["labels"]).double().mean()), 5)
+    assert sorted(result["label_accuracy_real_test_per_class"]) == sorted(per_class)
     # chunking does not change the numbers: one generator, drawn in order
     again = digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=40)
     assert again["label_accuracy_per_class"] == per_class
@@ -381,6 +389,7 @@ def test_protocol_catches_a_collapsed_generator_that_label_accuracy_alone_passes
     memoriser = _Replayer.conditional(first)
     result = memoriser.evaluate(data_root=Path(DATA) / "mnist", num_samples=500)
     assert result["label_accuracy"] >= 0.9  # the classifier reads the real digits right
+    assert result["label_accuracy_real_test"] == 0.9939  # the judge's own test accuracy (its card: 99.39%)
     assert result["classifier_fid_over_floor"] > 10, result  # yet the samples are nothing like the test digits
     # an unconditional generator of ones only: its class shares say so
     ones = test["images"][test["labels"] == 1][:50].float() / 255

@@ -181,7 +181,11 @@ RESUME = {"batch_size": 64, "data_limit": 1024, "seed": 1, "threads": 1, "progre
         ({"seed": 2}, "trained with seed = 1, not 2"),
         ({"batch_size": 32}, "trained with batch_size = 64, not 32"),
         ({"data_limit": 512}, "trained with data_limit = 1024, not 512"),
-        ({"lr_schedule": "linear"}, "trained with lr_schedule = 'constant', not 'linear'"),
+        (
+            {"lr_schedule": "linear"},
+            r"lr_schedule = 'constant' over 32 steps; this plan \(lr_schedule = 'linear', 48 "
+            r"steps\) gives step 1 another lr",
+        ),
         ({"epochs": 1}, "past the 16 steps now planned"),
     ],
 )
@@ -208,7 +212,7 @@ def test_resume_rules_for_config_linear_plans_and_foreign_checkpoints(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")["step"] == 32
     # a linear decay cannot be re-planned: the steps already taken used the old plan
     GanRing8().train(tmp_path / "lin", epochs=1, lr_schedule="linear", **RESUME)
-    with pytest.raises(HubModelsError, match="decays its lr linearly over 16 steps"):
+    with pytest.raises(HubModelsError, match=r"'linear' over 16 steps; this plan .* gives step 1 another lr"):
         GanRing8().train(tmp_path / "lin", epochs=2, lr_schedule="linear", resume=True, **RESUME)
 
     ckpt = tmp_path / "run" / "checkpoint.safetensors"
@@ -447,6 +451,35 @@ def test_batchnorm_recalibration_after_ema_matches_the_generators_own_statistics
     after = eval_vs_batch_stats()
     assert after < 0.01 < 0.05 < before, (before, after)  # measured: 0.003 after, 0.095 before
     assert not model.net.training and all(bn.momentum == 0.1 for bn in norms)
+
+
+def test_a_decay_started_on_resume_matches_one_planned_from_the_start(tmp_path):
+    """lr_decay_start_epoch: a constant-lr run stopped at epoch 2 and resumed with a decay from epoch 2 (pix2pix's
+    n_epochs + n_epochs_decay) is the run planned that way from the start, bit for bit; an earlier start is refused."""
+    from hub_models.engine.settings import TrainSettings
+    from hub_models.engine.trainer import lr_factor
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanRing8
+
+    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False}  # 8 steps/epoch
+    decay = {"epochs": 4, "lr_schedule": "linear", "lr_decay_start_epoch": 2, "ema_decay": 0.9}
+    planned = GanRing8().train(tmp_path / "planned", **decay, **common)
+    staged = tmp_path / "staged"
+    GanRing8().train(staged, epochs=2, ema_decay=0.9, **common)  # constant lr so far
+    with pytest.raises(HubModelsError, match="gives step 9 another lr.*may start at epoch 2 or later"):
+        GanRing8().train(staged, resume=True, **{**decay, "lr_decay_start_epoch": 1}, **common)
+    GanRing8().train(staged, resume=True, **decay, **common)
+    assert_same_tensors(planned / "model.safetensors", staged / "model" / "model.safetensors")
+    assert_same_state(
+        load_checkpoint(planned.parent / "checkpoint.safetensors"), load_checkpoint(staged / "checkpoint.safetensors")
+    )
+    # the lr holds for 2 epochs, then falls linearly to 0 at the last step
+    plan = TrainSettings(**decay).to_dict()
+    assert [lr_factor(plan, s, 32, 8) for s in (0, 15, 16, 24, 32)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    with pytest.raises(HubModelsError, match="lr_decay_start_epoch = 4 is not before the end of training"):
+        GanRing8().train(tmp_path / "late", **{**decay, "lr_decay_start_epoch": 4}, **common)
+    with pytest.raises(HubModelsError, match="lr_decay_start_epoch applies only to lr_schedule = 'linear'"):
+        TrainSettings.from_dict({"lr_decay_start_epoch": 3})
 
 
 def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_path):

@@ -38,11 +38,14 @@ class TrainSettings:
     threads: int | None = _setting(None, "torch CPU threads")
     lr_schedule: str = _setting(
         "constant",
-        "constant; linear: every optimiser's lr decays to 0 at the last step; step: it is multiplied by lr_gamma "
-        "after every epoch (StepLR)",
+        "constant; linear: every optimiser's lr decays to 0 at the last step (from lr_decay_start_epoch); step: it "
+        "is multiplied by lr_gamma after every epoch (StepLR)",
         choices=LR_SCHEDULES,
     )
     lr_gamma: float | None = _setting(None, "with lr_schedule = step: the factor applied to the lr after every epoch")
+    lr_decay_start_epoch: int = _setting(
+        0, "with lr_schedule = linear: hold the lr until this epoch, then decay it (as pix2pix's n_epochs_decay)"
+    )
     ema_decay: float | None = _setting(None, "export an exponential moving average of the generator with this decay")
     ema_start_epoch: int = _setting(0, "begin the average at this epoch (its first update copies G), as SWA's start")
     progress: bool = _setting(True, "show a progress bar")
@@ -77,6 +80,15 @@ class TrainSettings:
             raise HubModelsError(
                 f"train setting lr_gamma applies only to lr_schedule = 'step' (here {self.lr_schedule!r}): drop it "
                 "or set lr_schedule = 'step'"
+            )
+        if not isinstance(self.lr_decay_start_epoch, int) or self.lr_decay_start_epoch < 0:
+            raise HubModelsError(
+                f"train setting lr_decay_start_epoch must be a non-negative integer, got {self.lr_decay_start_epoch!r}"
+            )
+        if self.lr_decay_start_epoch and self.lr_schedule != "linear":
+            raise HubModelsError(
+                "train setting lr_decay_start_epoch applies only to lr_schedule = 'linear' "
+                f"(here {self.lr_schedule!r}): drop it or set lr_schedule = 'linear'"
             )
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise HubModelsError(f"train setting ema_decay must be between 0 and 1, got {self.ema_decay!r}")

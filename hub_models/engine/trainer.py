@@ -71,19 +71,33 @@ STATE_KEYS = (
 )
 # Settings a resumed run must share with its checkpoint: they change the numbers already computed. The others
 # either do not change the maths (device, threads, channels_last, compile, logging, checkpoint_every) or follow
-# a documented rule in ``Trainer.check_resumable`` (a longer or shorter plan at constant lr, a later EMA start).
+# a documented rule in ``Trainer.check_resumable`` (any new plan whose lr is the same over the steps already
+# taken: a longer or shorter run at constant lr, a later decay start; a later EMA start).
 INVOCATION_ONLY = ("resume", "progress")  # how this process was started, not what the run is
 SAME_ON_RESUME = (
     "seed",
     "batch_size",
     "data_limit",
     "amp",
-    "lr_schedule",
-    "lr_gamma",
     "sample_count",
     "dry_run",
     "dry_run_steps",
 )
+
+
+def lr_factor(settings: dict[str, Any], step: int, total: int, per_epoch: int) -> float:
+    """The factor on every optimiser's lr at ``step`` of a ``total``-step run planned with ``settings`` (a dict).
+
+    The linear schedule is computed here for torch's LambdaLR; the step schedule is torch's StepLR, mirrored here
+    only so a resumed run can compare two plans (:meth:`Trainer.check_resumable`).
+    """
+    schedule = settings.get("lr_schedule", "constant")
+    if schedule == "linear":  # constant until the decay start (0: from the first step), then linearly to 0
+        start = settings.get("lr_decay_start_epoch", 0) * per_epoch
+        return 1.0 if step < start else 1 - (step - start) / (total - start)
+    if schedule == "step":
+        return settings["lr_gamma"] ** (step // per_epoch)
+    return 1.0
 
 
 def batches_per_epoch(n: int, batch: int, world: int) -> int:
@@ -172,11 +186,17 @@ class Trainer:
                 f"({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it so the exported average "
                 "sees some steps"
             )
+        if settings.lr_schedule == "linear" and settings.lr_decay_start_epoch * self.per_epoch >= self.total:
+            raise HubModelsError(
+                f"train setting lr_decay_start_epoch = {settings.lr_decay_start_epoch} is not before the end of "
+                f"training ({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it"
+            )
         self.schedulers: dict[str, LRScheduler] = {}
         if settings.lr_schedule == "linear":  # every optimiser's lr decays linearly to 0 at the last step
-            total = self.total
+            plan, total, per_epoch = settings.to_dict(), self.total, self.per_epoch
             self.schedulers = {
-                name: LambdaLR(opt, lambda step: 1 - step / total) for name, opt in self.setup.optimizers.items()
+                name: LambdaLR(opt, lambda step: lr_factor(plan, step, total, per_epoch))
+                for name, opt in self.setup.optimizers.items()
             }
         elif settings.lr_schedule == "step":  # stepped per optimiser step: x lr_gamma after every epoch
             self.schedulers = {
@@ -286,8 +306,15 @@ class Trainer:
                 net.load_state_dict(state["nets"][name], strict=True)
             for name, opt in self.setup.optimizers.items():
                 load_optimizer_state(opt, state["optimizers"][name])
+            same_kind = state["settings"].get("lr_schedule") == self.settings.lr_schedule
             for name, scheduler in self.schedulers.items():
-                scheduler.load_state_dict(state["schedulers"][name])
+                if same_kind:
+                    scheduler.load_state_dict(state["schedulers"][name])
+                else:  # the checkpoint's plan gave the same lr so far (check_resumable): continue from its step
+                    step = state["step"]
+                    scheduler.load_state_dict({**scheduler.state_dict(), "last_epoch": step, "_step_count": step + 1})
+                    for group, base_lr in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
+                        group["initial_lr"] = base_lr  # what torch's scheduler set there, and the state load dropped
             if "extra" in state:
                 self.model.load_extra_state(self.setup, state["extra"])
             # an average whose (re)planned start is still ahead begins afresh there, as in a run planned that way
@@ -338,12 +365,23 @@ class Trainer:
             raise HubModelsError(
                 f"{source} is at step {step}, past the {self.total} steps now planned: plan at least {step} steps"
             )
-        planned = state["settings"]["steps"] or state["settings"]["epochs"] * self.per_epoch
-        if self.settings.lr_schedule == "linear" and planned != self.total:
-            raise HubModelsError(
-                f"{source} decays its lr linearly over {planned} steps: a plan of {self.total} would change the "
-                "steps already taken; keep the same epochs/steps (only constant-lr runs can be extended)"
+        old = state["settings"]
+        if old.get("lr_schedule") == "step" == self.settings.lr_schedule and old["lr_gamma"] != self.settings.lr_gamma:
+            raise HubModelsError(  # StepLR's state holds its gamma
+                f"{source} was trained with lr_gamma = {old['lr_gamma']!r}, not {self.settings.lr_gamma!r}: resume "
+                "with the same lr_gamma (or start a new run in another --out)"
             )
+        # any new plan is fine whose lr is the same over the steps already taken (and at the checkpoint's step)
+        planned, new = old["steps"] or old["epochs"] * self.per_epoch, self.settings.to_dict()
+        for s in range(step + 1):
+            if lr_factor(old, s, planned, self.per_epoch) != lr_factor(new, s, self.total, self.per_epoch):
+                raise HubModelsError(
+                    f"{source} was trained with lr_schedule = {old.get('lr_schedule', 'constant')!r} over {planned} "
+                    "steps; this plan "
+                    f"(lr_schedule = {self.settings.lr_schedule!r}, {self.total} steps) gives step {s} another lr, "
+                    "and its first steps are already taken: keep the checkpoint's plan (a linear decay may start at "
+                    f"epoch {-(-step // self.per_epoch)} or later: lr_decay_start_epoch)"
+                )
         if self.ema is not None and step > self.ema_start:
             if "ema" not in state:
                 raise HubModelsError(

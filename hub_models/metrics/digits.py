@@ -5,7 +5,9 @@ equally often, 1,000 of each) gives:
 
 - ``class_share``: the share of each digit as the classifier reads it, with its minimum and maximum
   (a collapsed generator shows up here, whatever its fidelity);
-- ``label_accuracy`` and ``label_accuracy_per_class`` (conditional models): the share read as the digit asked;
+- ``label_accuracy`` and ``label_accuracy_per_class`` (conditional models): the share read as the digit asked,
+  beside ``label_accuracy_real_test`` (and per class), the classifier's accuracy on the 10,000 real MNIST test
+  digits: what real digits it never saw score, the reference for samples that are new digits too;
 - ``classifier_fid``: the Fréchet distance between the samples and the 10,000 MNIST test digits in the
   classifier's 128-d penultimate features (torchmetrics' FID with the classifier as a custom extractor), and
   ``classifier_fid_real_train``, the same distance for as many random real *training* digits: the floor a
@@ -53,6 +55,11 @@ def digit_metrics_declared(
                 "share whose predicted digit is the label asked",
             ),
             Metric("label_accuracy_per_class", "label accuracy per digit", protocol="as label accuracy, per digit"),
+            Metric("label_accuracy_real_test", "the same classifier on real test digits", higher_is_better=True,
+                   protocol="the 10,000 MNIST test digits (never seen by the classifier or the GAN), classified "
+                   "the same way: real unseen digits score this, the reference for label accuracy", reference=True),
+            Metric("label_accuracy_real_test_per_class", "real test digits, per digit", reference=True,
+                   protocol="as label_accuracy_real_test, per digit"),
         ]  # fmt: skip
     metrics += [
         Metric(
@@ -131,12 +138,18 @@ def digit_metrics(
     judge = load_classifier()
     # the test digits' statistics are computed once and kept across reset() (reset_real_features=False)
     metric = FrechetInceptionDistance(feature=ClassifierFeatures(judge), normalize=False, reset_real_features=False)
-    test = load_mnist(data_root, "test")["images"]
+    test_set = load_mnist(data_root, "test")
+    test, test_labels = test_set["images"], test_set["labels"].long()
     counts = torch.zeros(NUM_DIGITS, dtype=torch.long)
     hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    real_hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
     with torch.inference_mode():
         for i in range(0, len(test), chunk):
-            metric.update(test[i : i + chunk].float() / 255, real=True)
+            real = test[i : i + chunk].float() / 255
+            metric.update(real, real=True)
+            if conditional:
+                labels = test_labels[i : i + chunk]
+                real_hits += torch.bincount(labels[judge(real).argmax(1) == labels], minlength=NUM_DIGITS)
         for images, asked in _samples(model, n, seed, chunk, conditional):
             metric.update(images, real=False)
             predicted = judge(images).argmax(1)
@@ -180,4 +193,9 @@ def digit_metrics(
         result["label_accuracy"] = round(float(hits.sum()) / n, 5)
         result["label_accuracy_per_class"] = {str(d): round(float(a), 4) for d, a in enumerate(per_class)}
         result["samples_per_class"] = n // NUM_DIGITS
+        real_per_class = real_hits.double() / torch.bincount(test_labels, minlength=NUM_DIGITS).clamp(min=1)
+        result["label_accuracy_real_test"] = round(float(real_hits.sum()) / len(test), 5)
+        result["label_accuracy_real_test_per_class"] = {
+            str(d): round(float(a), 4) for d, a in enumerate(real_per_class)
+        }
     return result
