@@ -59,7 +59,7 @@ def digit_metrics_declared(
                    protocol="the 10,000 MNIST test digits (never seen by the classifier or the GAN), classified "
                    "the same way: real unseen digits score this, the reference for label accuracy", reference=True),
             Metric("label_accuracy_real_test_per_class", "real test digits, per digit", reference=True,
-                   protocol="as label_accuracy_real_test, per digit"),
+                   protocol="as the reference above, per digit"),
         ]  # fmt: skip
     metrics += [
         Metric(
