@@ -461,9 +461,9 @@ def collect(args: argparse.Namespace) -> int:
     subprocess.run([sys.executable, "-m", "hub_models.hub", MODEL_ID], cwd=ROOT, check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     print(
-        f"{BUNDLED_RECIPE} is now the GPU recipe. Still by hand: the card notes in hub_models/models/convgan_faces128.py "
-        "and the README's model table (they describe the CPU run), tests/test_space.py's 'fid = 369', then "
-        f"python -m hub_models.hub {MODEL_ID}, make test, commit"
+        f"{BUNDLED_RECIPE} is now the GPU recipe. Still by hand: the card notes in "
+        "hub_models/models/convgan_faces128.py and the README's model table (they describe the CPU run), "
+        f"tests/test_space.py's 'fid = 369', then python -m hub_models.hub {MODEL_ID}, make test, commit"
     )
     return 0
 
