@@ -74,7 +74,7 @@ BUNDLED_RECIPE = f"train/{MODEL_ID}.toml"  # the recipe of the bundled run (what
 WEIGHTS = "hub_models/weights"
 STAGE = ".gpu_stage"
 EXCLUDE_MARK = "# hub-models GPU stage (train/gpu/convgan-faces128.py restore removes these lines)"
-EXCLUDE_LINES = [EXCLUDE_MARK, f"/{STAGE}/", f"/{WEIGHTS}/"]
+EXCLUDE_LINES = [EXCLUDE_MARK, f"/{WEIGHTS}/"]  # .gpu_stage/ itself is in .gitignore (it holds CelebA copies)
 TRAVEL_LIMIT = 64 * 2**20
 PART_BYTES = 15 * 2**20  # files come back from $OUT up to 16 MiB each: the export tar is split into 15 MiB parts
 MAX_FID = 80.0
@@ -197,8 +197,10 @@ def restore(args: argparse.Namespace, root: Path = ROOT) -> int:
     if head != state["revision"] and not git("ls-tree", "-r", "--name-only", "HEAD", "--", WEIGHTS, root=root):
         fail(f"a commit since prepare deleted {WEIGHTS}: git checkout {state['revision']} -- {WEIGHTS}, then commit")
     git("reset", "-q", "--", WEIGHTS, root=root)  # the index entries of HEAD again; the files never moved
+    for part in ("part1", "part2"):  # the staged CelebA copies (108 MB) are done with
+        shutil.rmtree(marker.parent / part, ignore_errors=True)
     write_json(marker, {**state, "active": False})
-    print(f"restored: {WEIGHTS} is tracked again, the ignore lines are gone")
+    print(f"restored: {WEIGHTS} is tracked again, the ignore lines and the staged shards are gone")
     return 0
 
 
@@ -253,6 +255,8 @@ def stage_part(part: int, data: Path) -> None:
     for name, digest in json.loads((folder / "SHA256SUMS.json").read_text()).items():
         if sha256(folder / name) != digest:
             fail(f"{folder / name} arrived damaged (sha256 differs): make the call again")
+        if (data / name).is_file() and sha256(data / name) == digest:
+            continue  # a rerun: the same file, left as it is (its mtime keys the decoded-faces cache)
         shutil.copyfile(folder / name, data / name)
         print(f"part {part}: {name} checked and copied to {data}")
 
@@ -413,6 +417,7 @@ def collect(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, str(ROOT))
     from hub_models.registry import get_model_class
+    from hub_models.spec import config_to_dict
     from hub_models.weights import load_weights, update_metrics
 
     cls = get_model_class(MODEL_ID)
@@ -449,6 +454,17 @@ def collect(args: argparse.Namespace) -> int:
         return 1
 
     target = Path(args.target) if args.target else ROOT / WEIGHTS / MODEL_ID
+    if not args.target:  # the bundled run must be the recipe's run (tests/test_engine.py checks it too)
+        from hub_models.cli import read_recipe
+
+        config, train = read_recipe(ROOT / GPU_RECIPE, MODEL_ID)
+        trained = model.provenance.get("train_settings", {})
+        changed = sorted(k for k, v in train.items() if trained.get(k) != v)
+        changed += sorted(k for k, v in config.items() if config_to_dict(model.config).get(k) != v)
+        if changed:
+            kept = stage / f"not-the-recipe-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+            os.replace(work / "run", kept)
+            fail(f"the run differs from {GPU_RECIPE} in {', '.join(changed)}: not bundled; kept in {kept}", 1)
     from hub_models.utils import atomic_path
 
     with atomic_path(target) as tmp:  # the whole folder, swapped in at once
