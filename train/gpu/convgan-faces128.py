@@ -73,7 +73,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "convgan-faces128"
@@ -89,7 +89,7 @@ MAX_FID = 80.0
 PROTOCOL_SAMPLES = 5000
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
