@@ -73,19 +73,28 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         source="Seed 004: the CGAN of the book chapter (nn.Embedding(10, 10), G 110-256-512-1024-784, "
         "D 794-1024-512-256-1 with dropout 0.4).",
         notes="Architecture as in the seed; D outputs logits trained with BCEWithLogits; Adam 2e-4, beta1 0.5; "
-        "images scaled to [-1, 1]. The exported G is an exponential moving average of the trained G "
-        "(decay 0.999), which sharpens the digits. Label accuracy rose with epochs: 90.8% at 10, "
-        "95.4% at 20, 97.4% at 30, 98.2% at 50 (200–300 samples per class, checked between runs) and 99.0% at 80 "
-        "(the bundled weights). Measured with the digit protocol shared by all digit models (10,000 samples, "
-        "1,000 asked of each digit, from one generator): label accuracy 99.07% (8 and 9 are the weakest at "
-        "98.4% and 98.2%) and a classifier-feature Fréchet distance of 1.50 against 0.387 for real training digits, "
-        "3.9x the floor (with the previous classifier: 99.09%, 1.36 vs 0.376, 3.6x). Both goals of issue 14 "
-        "(≥ 99.5% and ≤ 2x the floor) are NOT met by these weights; "
-        "what limits them is training time on this CPU: accuracy was still rising at 80 epochs, and one "
-        "epoch takes about 63 s on one thread (938 steps of 67 ms), so 80 epochs are about 85 minutes and a "
-        "longer run did not fit the session that added this protocol (its training slot went to gan-digits-mlp).",
+        "images scaled to [-1, 1]; the seed's 200 epochs at constant lr. Changed in training, not in the networks: "
+        "the exported G is an exponential moving average (EMA) of the trained G, which matters more than any epoch "
+        "count: at epoch 110 the raw G scores 98.6% label accuracy and FD 5.06, its average 99.1% and 1.41. "
+        "Curve of one run (5,000 samples, 500 asked of each digit; floor at 5,000: 0.459) — epoch: label accuracy "
+        "/ classifier FD of the EMA with decay 0.999 from the start: 10: 91.9% / 20.0; 20: 95.7% / 7.00; 30: "
+        "97.2% / 4.59; 40: 97.9% / 3.73; 50: 98.5% / 3.02; 60: 98.8% / 2.26; 70: 98.8% / 1.97; 80: 99.1% / 1.65; "
+        "90: 98.9% / 1.51; 100: 99.1% / 1.43; 110: 99.1% / 1.41; 120: 99.3% / 1.31; 130: 99.0% / 1.23; 140: "
+        "98.9% / 1.19; 150: 99.1% / 1.09; 160: 99.3% / 1.10; 170: 99.3% / 1.02; 180: 99.2% / 1.01; 190: 99.5% / "
+        "1.01; 200: 99.2% / 0.92. The bundled weights average longer over the end of the same run: decay 0.9998 "
+        "(about 5,000 steps) begun at epoch 150 (ema_start_epoch; a branch of that run resumed from its epoch-150 "
+        "checkpoint, which the recipe reproduces from scratch): 160: 99.5% / 0.93; 170: 99.4% / 0.94; 180: 99.4% "
+        "/ 0.90; 190: 99.5% / 0.92; 200: 99.4% / 0.88. With the full protocol (10,000 samples, 1,000 asked of "
+        "each digit, one generator) at epoch 200: label accuracy 99.52% (the weakest: 5 at 99.0%, 3 and 9 at "
+        "99.3%) and FD 0.817 = 2.11x the 0.387 of real training digits; the 0.999 average of the same run: "
+        "99.28% and 0.814 (2.10x). Issue 14's goals: label accuracy ≥ 99.5% is met, at the edge (its standard "
+        "error on 10,000 samples is about 0.07 point, and the first 5,000 of them score 99.40%); FD ≤ 2x the "
+        "floor is NOT met (2.11x). For scale, the classifier reads the real test digits at 99.39% and its own "
+        "training digits at 99.51%: these samples are read as reliably as real digits. What limits the FD is "
+        "training time: it still fell by about 10% every 20 epochs at epoch 200, and one epoch takes 55–70 s on "
+        "one thread of this 2-core CPU (the 200 epochs: about 3.5 hours).",
     )
-    train_defaults = {"epochs": 80, "batch_size": 64, "checkpoint_every": 1000, "sample_count": 100}
+    train_defaults = {"epochs": 200, "batch_size": 64, "checkpoint_every": 937, "sample_count": 100}
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)
