@@ -121,7 +121,6 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         "What limits the label accuracy is training time: one step of 128 takes about 4 s on one thread of "
         "this shared CPU (100 steps in 6.6 minutes), half an hour an epoch, so it was not retrained.",
     )
-    train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
     reduced_precision = (torch.bfloat16,)
 

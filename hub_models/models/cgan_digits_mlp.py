@@ -94,7 +94,6 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         "training time: it still fell by about 10% every 20 epochs at epoch 200, and one epoch takes 55–70 s on "
         "one thread of this 2-core CPU (the 200 epochs: about 3.5 hours).",
     )
-    train_defaults = {"epochs": 200, "batch_size": 64, "checkpoint_every": 937, "sample_count": 100}
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)

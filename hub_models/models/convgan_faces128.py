@@ -103,7 +103,6 @@ class ConvganFaces128(GenerativeModel):
         "as these weights await a GPU run). A longer run on a GPU (raise `steps`) should do better; it was not "
         "possible here.",
     )
-    train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)

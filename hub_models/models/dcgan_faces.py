@@ -107,13 +107,6 @@ class DcganFaces(GenerativeModel):
         "32 and 21.5 after 48 (these with per-chunk seeds; the bundled weights score 21.4 with the card's one-"
         "generator protocol), where the raw G of the same last step scores 35.9.",
     )
-    train_defaults = {
-        "epochs": 48,
-        "batch_size": 128,
-        "checkpoint_every": 100,
-        "sample_count": 64,
-        "ema_decay": 0.999,  # from step 0; the recipe starts it at epoch 20: steps before then weigh 0.999^8736 ≈ 2e-4
-    }
 
     # capabilities (see the contract): interpolation between seeds, and bfloat16 inference on CPUs that have it
     supports_interpolation = True

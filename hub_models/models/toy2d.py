@@ -106,13 +106,6 @@ class GanToy2D(GenerativeModel):
         "around the target at W2 ≈ 0.05-0.2), and 100,000 target points instead of the notebook's 1,000 (whose "
         "own sampling error, ≈ 0.07 in the mean, exceeds the goal).",
     )
-    train_defaults = {
-        "steps": 4000,
-        "batch_size": 1024,
-        "checkpoint_every": 500,
-        "sample_count": 1000,
-        "lr_schedule": "linear",
-    }
 
     def build(self, config: Toy2DConfig) -> nn.Module:
         gen = nn.Linear(config.latent_dim, 2)
@@ -192,7 +185,6 @@ class GanRing8(GenerativeModel):
         notes="G: z(8)-128-128-2 ReLU; D: 2-128-128-2 LeakyReLU(0.2); 2-class cross-entropy as in seed 001; "
         "Adam 1e-3, beta1 0.5.",
     )
-    train_defaults = {"epochs": 20, "batch_size": 256, "checkpoint_every": 1000, "sample_count": 1000}
 
     def centers(self) -> torch.Tensor:
         angles = torch.arange(8) * (2 * math.pi / 8)
