@@ -262,7 +262,7 @@ def test_the_classifier_recipe_entry_point_and_resume_match_a_straight_api_run(t
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(
         'model = "mnist-classifier"\n[config]\nmax_shift = 2\n'
-        "[train]\nbatch_size = 32\nsteps = 20\nlr_gamma = 0.5\nseed = 4\ncheckpoint_every = 6\n"
+        "[train]\nbatch_size = 32\nsteps = 20\nlr_schedule = \"step\"\nlr_gamma = 0.5\nseed = 4\ncheckpoint_every = 6\n"
     )
     assert mc.main(["--config", str(recipe), "--data", str(root), "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
 
