@@ -63,7 +63,7 @@ class ModelStore:
                 self._errors[model_id] = f"{model_id} is not available: {exc}"
                 raise HubModelsError(self._errors[model_id]) from None
             if torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16():
-                model.inference_dtype = torch.bfloat16  # ~3x faster faces on this CPU, pixels within 2/255
+                model.inference_dtype = torch.bfloat16  # ~3x faster faces on a bf16 CPU, pixels within 2/255
             self._models[model_id] = model
             return model
 
