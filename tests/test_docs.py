@@ -37,13 +37,15 @@ def command_lines(page: Path) -> list[list[str]]:
     return found
 
 
-def test_the_readme_is_one_page_and_the_guides_are_linked_from_it():
+def test_the_readme_is_one_page_and_every_guide_is_linked():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("---\ntitle: hub-models\n")  # the Space's front matter stays on top
     assert len(readme.splitlines()) <= 200
     for guide in sorted((ROOT / "docs").glob("*.md")):
         if guide.name != "README.md":
-            assert f"docs/{guide.name}" in readme, f"README does not link docs/{guide.name}"
+            assert f"docs/{guide.name}" in readme, f"README.md does not link docs/{guide.name}"
+            assert f"({guide.name})" in index, f"docs/README.md does not list {guide.name}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
