@@ -91,7 +91,8 @@ class CardInfo:
     tags: tuple[str, ...] = ()
     pipeline_tag: str = "unconditional-image-generation"
     source: str = ""  # the tutorial or paper the architecture follows
-    notes: str = ""  # data terms, known limitations, what changed from the source
+    notes: str = ""  # how it was trained: what changed from the source, the recipe, the training curve
+    limits: str = ""  # what it cannot do, goals not met, data terms
     template: str = ""  # a card body of another kind (the fields of card.TEMPLATE); "" = a generative model's
 
 

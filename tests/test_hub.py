@@ -193,7 +193,7 @@ def test_hand_built_cache_offline(hf_cache, run_dir, monkeypatch):
     assert "corrupt or truncated" in weights_error("org/hand")
 
 
-# ---------------------------------------------------------------------------------------------- issue 12
+# ------------------------------------------------------------------------------ download arguments, cache, pins
 
 
 def test_from_pretrained_forwards_the_download_arguments(local_hub, run_dir, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""``vae-digits``: the variational auto-encoder of seed 004 (and pytorch/examples) on 28x28 MNIST.
+"""``vae-digits``: the variational auto-encoder of the PyTorch book chapter (and pytorch/examples) on 28x28 MNIST.
 
 Encoder 784 → 400 (ReLU) → μ, log σ² (20 each); a sample z = μ + σ·ε; decoder 20 → 400 (ReLU) → 784
 (sigmoid). Loss per image: binary cross-entropy summed over pixels + KL(q(z|x) ‖ N(0, I)).
@@ -79,14 +79,18 @@ class VaeDigits(GenerativeModel):
         summary="A variational auto-encoder (784-400-20) on MNIST: reconstruct, encode, sample, walk the latents.",
         datasets=("ylecun/mnist",),
         tags=("vae", "mnist", "autoencoder"),
-        source="Seed 004: the VAE of the book chapter (image_size 784, h_dim 400, z_dim 20, Adam 1e-3, batch 128), "
-        "the same model as pytorch/examples/vae.",
-        notes="Architecture, loss and optimiser as in the seed; trained longer (150 epochs, the seed: 30) with "
-        "the learning rate decayed linearly to 0, which lowers the "
-        "test loss (101.70 after 50 epochs, 99.99 after 150). Its samples of the prior, measured with the "
-        "digit protocol of the GANs (10,000 samples read by the mnist-classifier), cover every digit (6.3% to "
-        "13.8% each) but are blurry: their classifier-feature Fréchet distance is 81.9, 212x that of real "
-        "training digits (0.387; cgan-digits-mlp: 0.817).",
+        source="The VAE of "
+        "chapter 8, 'Generative deep learning', of Wu Maogui, Yu Mingmin, Yang Benfa, Li Tao and "
+        "Zhang Yuelei, *Python Deep Learning: Based on PyTorch* (Python 深度学习：基于 PyTorch; China Machine Press, "
+        "2019): image_size 784, h_dim 400, z_dim 20, Adam 1e-3, batch 128; the same model as "
+        "pytorch/examples' vae.",
+        notes="Architecture, loss and optimiser as in the book; trained longer (150 epochs, the book: 30) with the "
+        "learning rate decayed linearly to 0 (train/vae-digits.toml), which lowers the test loss (101.70 after 50 "
+        "epochs, 99.99 after 150).",
+        limits="Reconstructions are faithful but soft, and samples of the prior are blurry: measured with the "
+        "digit protocol of the GANs (10,000 samples read by the mnist-classifier) they cover every digit (6.3% "
+        "to 13.8% each), but their classifier-feature Fréchet distance is 81.9, 212x that of real training "
+        "digits (0.387; cgan-digits-mlp: 0.817). 28x28 greyscale digits only.",
     )
     train_defaults = {"epochs": 150, "batch_size": 128, "checkpoint_every": 5000, "sample_count": 64,
                       "lr_schedule": "linear"}  # fmt: skip
