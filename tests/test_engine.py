@@ -389,8 +389,8 @@ def test_no_config_trains_exactly_the_recipe(tmp_path, monkeypatch):
     import hub_models.engine
     from hub_models import cli as cli_module
     from hub_models.engine import TrainSettings, packaged_recipes
+    from hub_models.locations import BUILTIN_MODELS
     from hub_models.metrics import mnist_classifier as mc
-    from hub_models.models import BUILTIN_MODELS
     from hub_models.registry import get_model_class
 
     seen = []
