@@ -50,6 +50,22 @@ def assert_same_tensors(a: Path, b: Path) -> None:
         assert torch.equal(ta[key], tb[key]), f"{key} differs"
 
 
+def train_then_sigkill(args: list[str], ckpt: Path, at_step: int, timeout: float = 300) -> int:
+    """Start `hub-models train ARGS`, SIGKILL it once its checkpoint ``ckpt`` reaches ``at_step``; the step it holds."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hub_models.cli", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline and child.poll() is None:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= at_step:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    return load_checkpoint(ckpt)["step"]
+
+
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     straight = tmp_path / "straight"
     proc = cli("train", *TRAIN, "--out", str(straight))
@@ -57,20 +73,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
     killed = tmp_path / "killed"
     ckpt = killed / "checkpoint.safetensors"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "hub_models.cli", "train", *TRAIN, "--out", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and child.poll() is None:
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 100:
-            break
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    step = load_checkpoint(ckpt)["step"]
+    step = train_then_sigkill([*TRAIN, "--out", str(killed)], ckpt, 100)
     assert 100 <= step < 1500
     assert not (killed / "model").exists()
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from PIL import Image
 from safetensors.torch import load_file
-
-from hub_models.engine.checkpoint import load_checkpoint
+from test_engine import train_then_sigkill
 
 RUN = [
     "gan-ring8",
@@ -93,21 +90,8 @@ def test_sigkill_then_resume_gives_the_same_curve_best_and_weights(tmp_path):
     assert cli("train", *args, "--out", str(straight)).returncode == 0
 
     killed = tmp_path / "killed"
-    ckpt = killed / "checkpoint.safetensors"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "hub_models.cli", "train", *args, "--out", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and child.poll() is None:
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 200:
-            break
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 200 <= load_checkpoint(ckpt)["step"] < 600
+    step = train_then_sigkill([*args, "--out", str(killed)], killed / "checkpoint.safetensors", 200)
+    assert 200 <= step < 600
 
     proc = cli("train", *args, "--out", str(killed), "--resume")
     assert proc.returncode == 0, proc.stderr
