@@ -151,47 +151,29 @@ def test_vae_reconstruct_encode_decode_walk():
         vae.latent_walk(dims=(0, 0))
 
 
-def test_gan_digits_mlp_checkpoints_from_before_r1_gamma_still_load(tmp_path):
+@pytest.mark.parametrize(
+    ("model_id", "edit", "error"),
+    [
+        ("gan-digits-mlp", lambda c: c["architecture"].pop("r1_gamma"), r"missing config keys \['r1_gamma'\]"),
+        ("cgan-digits", lambda c: c["architecture"].update(image_size=64), r"unknown keys \['image_size'\]"),
+        ("vae-digits", lambda c: c["metrics"].update(eval_command="hub-models eval"), "must map names to numbers"),
+    ],
+)
+def test_configs_load_strictly(model_id, edit, error, tmp_path):
+    """A config.json with a key the Config lacks, without one it has, or with text among the metrics is refused
+    (no key is dropped or defaulted on load); the bundled one loads as it is."""
     import shutil
 
     from hub_models.errors import WeightsError
 
-    old = tmp_path / "old"
-    shutil.copytree(WEIGHTS / "gan-digits-mlp", old)
-    config = json.loads((old / "config.json").read_text())
-    config["architecture"].pop("r1_gamma", None)
-    (old / "config.json").write_text(json.dumps(config))
-    assert hub_models.load("gan-digits-mlp", weights=old, device="cpu").config.r1_gamma == 0.0
-    del config["architecture"]["latent_size"]  # an architecture key is still required
-    (old / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match="missing config keys"):
-        hub_models.load("gan-digits-mlp", weights=old, device="cpu")
-
-
-@pytest.mark.parametrize(("model_id", "size", "other"), [("cgan-digits", 64, 32), ("vae-digits", 784, 1024)])
-def test_no_config_field_for_the_fixed_image_size_and_older_checkpoints_still_load(model_id, size, other, tmp_path):
-    """The architectures build one image size only, so image_size is not a config field; v0.1.0 configs recorded
-    it (always that size) beside text metrics (eval_command): both load, to the same samples; another is refused."""
-    import dataclasses
-    import shutil
-
-    from hub_models.errors import WeightsError
-
-    assert "image_size" not in {f.name for f in dataclasses.fields(hub_models.get_model_class(model_id).Config)}
-    old = tmp_path / "old"
-    shutil.copytree(WEIGHTS / model_id, old)
-    config = json.loads((old / "config.json").read_text())
-    config["architecture"]["image_size"] = size
-    config["metrics"]["eval_command"] = f"hub-models eval {model_id} --num-samples 10000"
-    (old / "config.json").write_text(json.dumps(config))
-    model = hub_models.load(model_id, weights=old, device="cpu")
-    bundled = hub_models.load(model_id, device="cpu")
-    assert torch.equal(model.generate(10, seed=1), bundled.generate(10, seed=1))
-    assert "eval_command" not in model.metric_values and model.metric_values == bundled.metric_values
-    config["architecture"]["image_size"] = other
-    (old / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightsError, match=f"image_size = {other}"):
-        hub_models.load(model_id, weights=old, device="cpu")
+    hub_models.load(model_id, weights=WEIGHTS / model_id, device="cpu")
+    changed = tmp_path / "changed"
+    shutil.copytree(WEIGHTS / model_id, changed)
+    config = json.loads((changed / "config.json").read_text())
+    edit(config)
+    (changed / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=error):
+        hub_models.load(model_id, weights=changed, device="cpu")
 
 
 # ---------------------------------------------------------------- the bundled checkpoints against their cards

@@ -358,10 +358,10 @@ def test_every_recipe_is_valid():
     import tomllib
 
     from hub_models.cli import read_recipe
-    from hub_models.contract import config_from_dict
     from hub_models.engine import TrainSettings
     from hub_models.metrics.mnist_classifier import ClassifierModel
     from hub_models.registry import get_model_class
+    from hub_models.spec import config_from_dict
 
     root = Path(__file__).resolve().parents[1]
     recipes = sorted((root / "train").glob("*.toml"))

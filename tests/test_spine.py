@@ -88,17 +88,17 @@ def test_builtin_table_matches_the_registered_entry_points():
     """BUILTIN_MODELS (used from a never-installed checkout) must say exactly what pyproject.toml registers."""
     import tomllib
 
-    from hub_models.models import BUILTIN_MODELS
+    from hub_models.locations import BUILTIN_MODELS, GROUP
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    assert pyproject["project"]["entry-points"][registry.GROUP] == BUILTIN_MODELS
+    assert pyproject["project"]["entry-points"][GROUP] == BUILTIN_MODELS
 
 
 def test_builtin_models_are_found_in_a_checkout_without_installed_metadata(monkeypatch):
     """A Space runs demo/app.py from the copied repository: hub-models is importable but was never installed."""
     import importlib.metadata
 
-    from hub_models.models import BUILTIN_MODELS
+    from hub_models.locations import BUILTIN_MODELS
 
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: importlib.metadata.EntryPoints(()))
     registry.refresh()
@@ -204,7 +204,7 @@ def test_generate_cli_writes_png_and_npy(tmp_path):
 
 
 def test_generate_takes_a_seed_or_a_generator_as_in_diffusers():
-    from hub_models.contract import MAX_SEED
+    from hub_models.spec import MAX_SEED
 
     model = hub_models.load("gan-ring8", device="cpu")
     g = torch.Generator().manual_seed(7)
@@ -408,7 +408,7 @@ def test_card_front_matter(checkpoint):
 def test_eval_update_card_records_the_metrics_in_a_local_checkpoint_only(tmp_path, monkeypatch):
     """`hub-models eval --update-card` rewrites config.json and the card of a local copy, atomically."""
 
-    from hub_models.weights import bundled_dir
+    from hub_models.locations import bundled_dir
 
     bundled = bundled_dir(GanRing8)
     before = {p.name: p.read_bytes() for p in bundled.iterdir() if p.is_file()}

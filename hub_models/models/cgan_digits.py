@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, TrainingSetup
 from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
-from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
@@ -86,8 +86,6 @@ class CganDigitsConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     dataset: str = "mnist"  # or "fashion-mnist" (same idx format)
-    # checkpoints up to v0.1.0 recorded image_size (always 64: no other size trains); dropped when loaded
-    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": IMAGE_SIZE}
 
 
 class CganDigits(DigitLabelsMixin, GenerativeModel):
@@ -123,11 +121,7 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
     )
     train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
-    reduced_precision = (torch.bfloat16,)
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
+    reduced_precision = (torch.bfloat16,)  # samples checked in bfloat16 too
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)
@@ -144,18 +138,9 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         return torch.randn(n, self.config.nz, generator=generator), labels
 
     def decode(self, latents: tuple[torch.Tensor, torch.Tensor], label: Any = "all") -> torch.Tensor:
-        # as dcgan-faces: the BN-folded copy, channels_last on the CPU, in inference_dtype (float32 by default,
-        # within 2e-4/255 of the plain net; bfloat16, the demo's choice on AVX512-BF16/AMX CPUs: a 100-digit grid
-        # ~2.2x faster on one core, pixels within 4/255). Training mode runs the real network.
         z, labels = latents
         onehot = F.one_hot(labels.to(z.device), NUM_CLASSES).to(z.dtype)
-        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
-        if net is self.net:
-            return (self.net(z, onehot) + 1) / 2
-        x = torch.cat([z, onehot], 1)[:, :, None, None].to(next(net.parameters()).dtype)
-        if x.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return (net(x).float() + 1) / 2
+        return (self.net(z, onehot) + 1) / 2
 
     def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
         return load_mnist(root, split, name=self.config.dataset)

@@ -4,7 +4,7 @@ G: Linear(100, 3·11·11) + LeakyReLU(0.2) → 3×11×11 → ConvTranspose2d(3, 
 ConvTranspose2d(256, 256, k8, s2) → 62×62 → ConvTranspose2d(256, 3, k8, s2, p1) → 128×128, each followed by
 BatchNorm + LeakyReLU(0.2), the last by BatchNorm + Sigmoid. D mirrors it: Conv2d(3, 256, k8, s2) → 61 →
 Conv2d(256, 256, k8, s2) → 27 → Conv2d(256, 3, k8, s2) → 10, BatchNorm + LeakyReLU, then Linear(300, 1).
-BCE, Adam; weights N(0, 0.02). For generation the BatchNorm layers are folded into the transposed convolutions.
+BCE, Adam; weights N(0, 0.02).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
-from ..data.faces import load_faces
+from ..contract import GenerativeModel
+from ..data.faces import CELEBA_NOTE, load_faces
 from ..metrics.fid import fid_declared, fid_kid
-from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from ..spec import CardInfo, TrainingSetup, check_steps
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
+from .latents import TRUNCATION, slerp
 
 
 def convgan_generator(nz: int = 100) -> nn.Module:
@@ -106,10 +107,6 @@ class ConvganFaces128(GenerativeModel):
     )
     train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
 
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
-
     def build(self, config: ConvganFaces128Config) -> nn.Module:
         gen = ConvGanGenerator(config.nz)
         gen.apply(dcgan_init)
@@ -120,8 +117,7 @@ class ConvganFaces128(GenerativeModel):
         return torch.randn(n, self.config.nz, generator=generator) * truncation
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        net = self._folded.get(self.net, self.net.model, self.inference_dtype)  # BN folded; bf16 on request
-        return net(latents.to(next(net.parameters()).dtype)).float()  # sigmoid output: already in [0, 1]
+        return self.net(latents)  # sigmoid output: already in [0, 1]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""

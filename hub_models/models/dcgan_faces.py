@@ -3,10 +3,6 @@
 G: z (100×1×1) → ConvTranspose2d to ngf·8 × 4×4 → ngf·4 × 8×8 → ngf·2 × 16×16 → ngf × 32×32 → 3 × 64×64,
 BatchNorm + ReLU between, tanh at the end. D mirrors it with strided Conv2d, BatchNorm and LeakyReLU(0.2) down to
 one score. Weights N(0, 0.02), BatchNorm weights N(1, 0.02); BCE; Adam 2e-4, beta1 0.5; ngf = ndf = 64.
-
-For generation the BatchNorm layers are folded into the transposed convolutions (torch's
-``fuse_conv_bn_eval``), which removes a third of the layers from the CPU path; the saved weights keep the
-original layout, so checkpoints load strictly and match the tutorial's state-dict names.
 """
 
 from __future__ import annotations
@@ -18,11 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
-from ..data.faces import load_faces
+from ..contract import GenerativeModel
+from ..data.faces import CELEBA_NOTE, load_faces
 from ..metrics.fid import fid_declared, fid_kid
-from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from ..spec import CardInfo, TrainingSetup, check_steps
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
+from .latents import TRUNCATION, slerp
 
 
 class DCGANGenerator(nn.Module):
@@ -120,13 +117,9 @@ class DcganFaces(GenerativeModel):
         "ema_decay": 0.999,  # from step 0; the recipe starts it at epoch 20: steps before then weigh 0.999^8736 ≈ 2e-4
     }
 
-    # capabilities (see the contract): interpolation between seeds, and bfloat16 inference on CPUs that have it
+    # capabilities (see the contract): interpolation between seeds; samples checked in bfloat16 too
     supports_interpolation = True
     reduced_precision = (torch.bfloat16,)
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
 
     def build(self, config: DcganFacesConfig) -> nn.Module:
         gen = DCGANGenerator(config.nz, config.ngf)
@@ -138,14 +131,7 @@ class DcganFaces(GenerativeModel):
         return torch.randn(n, self.config.nz, 1, 1, generator=generator) * truncation
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        # float32 by default (exact, same as on a GPU); the BN-folded copy may run in inference_dtype (bfloat16:
-        # ~3x faster on CPUs with AVX512-BF16/AMX: 64 faces 22 vs 65 ms on 2 cores, pixels within 2/255; the demo's
-        # choice)
-        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
-        latents = latents.to(next(net.parameters()).dtype)
-        if self.device.type == "cpu":
-            latents = latents.contiguous(memory_format=torch.channels_last)
-        return (net(latents).float() + 1) / 2  # tanh → [0, 1]
+        return (self.net(latents) + 1) / 2  # tanh → [0, 1]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, TrainingSetup
 from .digit_data import card_for_dataset
 from .gan_steps import adam_pair, bce_gan_step
 
@@ -45,8 +46,6 @@ class GanDigitsMlpConfig:
     dataset: str = "mnist"  # or "fashion-mnist"
     # R1 gradient penalty on D (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real images; 0 = off
     r1_gamma: float = 0.0
-    # checkpoints exported before r1_gamma existed were trained without it: they load with the default
-    optional_on_load: ClassVar[tuple[str, ...]] = ("r1_gamma",)
 
 
 class GanDigitsMlp(GenerativeModel):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import TrainingSetup
+from ..spec import TrainingSetup
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import GenerativeModel
 from ..metrics.toy import gaussian_w2, mode_coverage
+from ..spec import CardInfo, Metric, TrainingSetup
 
 TARGET_A = torch.tensor([[1.0, 2.0], [-0.1, 0.5]])
 TARGET_B = torch.tensor([1.0, 2.0])

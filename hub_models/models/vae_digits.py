@@ -2,24 +2,25 @@
 
 Encoder 784 → 400 (ReLU) → μ, log σ² (20 each); a sample z = μ + σ·ε; decoder 20 → 400 (ReLU) → 784
 (sigmoid). Loss per image: binary cross-entropy summed over pixels + KL(q(z|x) ‖ N(0, I)).
-``generate`` samples the prior; ``reconstruct``, ``encode``, ``decode_latents`` and ``latent_walk`` expose
-the rest for the demo.
+``generate`` samples the prior; ``reconstruct``, ``encode``, ``decode_latents`` (the contract's: latents →
+images) and ``latent_walk`` expose the rest for the demo.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..errors import HubModelsError
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, Metric, TrainingSetup
 from .digit_data import card_for_dataset
 
 
@@ -60,8 +61,6 @@ class VaeDigitsConfig:
     z_dim: int = 20
     lr: float = 1e-3
     dataset: str = "mnist"  # or "fashion-mnist"
-    # checkpoints up to v0.1.0 recorded image_size (always 784: only 28x28 digits work); dropped when loaded
-    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": PIXELS}
 
 
 class VaeDigits(GenerativeModel):
@@ -123,10 +122,6 @@ class VaeDigits(GenerativeModel):
         """Posterior mean μ and log-variance of each image (N×20 each)."""
         mu, log_var = self.net.encode(self._as_images(images).to(self.device))
         return mu.cpu(), log_var.cpu()
-
-    @torch.inference_mode()
-    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decode(z.float().to(self.device)).cpu()
 
     @torch.inference_mode()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
