@@ -59,13 +59,13 @@ samples = model.generate(16, seed=0{{ example_inputs }})
 ## Training
 
 {{ training }}
-
+{% if source or notes %}
 ## Source
 
 {{ source }}
 
 {{ notes }}
-{% if limits %}
+{% endif %}{% if limits %}
 ## Limits
 
 {{ limits }}
