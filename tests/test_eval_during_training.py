@@ -11,24 +11,8 @@ from PIL import Image
 from safetensors.torch import load_file
 from test_engine import train_then_sigkill
 
-RUN = [
-    "gan-ring8",
-    "--steps",
-    "600",
-    "--batch-size",
-    "64",
-    "--seed",
-    "5",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--no-progress",
-    "--set",
-    "hidden=32",
-    "--eval-samples",
-    "2000",
-]
+RUN = ["gan-ring8", "--steps", "600", "--batch-size", "64", "--seed", "5", "--device", "cpu", "--threads", "1"]
+RUN += ["--no-progress", "--set", "hidden=32", "--eval-samples", "2000"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
