@@ -255,17 +255,26 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_model_files(model: GenerativeModel, directory: Path) -> None:
-    """Write config.json, model.safetensors and sample.png into ``directory``, each file atomically.
-
-    The card (README.md) is written by ``ModelHubMixin.save_pretrained`` through ``generate_model_card``, so
-    ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
-    """
+def write_model_files(
+    model: GenerativeModel, directory: Path, repo_id: str | None = None, recipe: bool | None = None
+) -> None:
+    """Write the Hub layout of ``model`` into ``directory``, each file atomically: config.json, model.safetensors,
+    the evaluation results, sample.png and the card (for ``repo_id`` and ``recipe``: see :func:`write_card`)."""
     write_weights(model, directory)
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
-    (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
+    write_card(model, directory, repo_id=repo_id, recipe=recipe)
+
+
+def write_card(
+    model: GenerativeModel | Any, directory: Path, repo_id: str | None = None, recipe: bool | None = None
+) -> None:
+    """The one writer of a model card: ``directory/README.md``, atomically, as :func:`hub_models.card.build_card`
+    builds it for ``repo_id`` (default: the model's own repo) and ``recipe`` (whether that repo holds the recipe).
+    ``save_pretrained`` (so ``push_to_hub``), ``update_metrics`` and the regeneration of the bundled cards all
+    write cards here."""
+    build_card(model, repo_id=repo_id, recipe=recipe).save(directory / CARD_NAME)
 
 
 def write_weights(model: GenerativeModel | Any, directory: Path) -> None:
@@ -305,7 +314,7 @@ def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
     """Rewrite config.json and README.md of a local checkpoint from ``model`` (tensors and sample untouched)."""
     _write_json(directory / CONFIG_NAME, config_document(model))
     _write_eval_results(directory, model)
-    build_card(model).save(directory / CARD_NAME)
+    write_card(model, directory)
 
 
 def push_model(

@@ -31,7 +31,7 @@ from ..errors import HubModelsError
 from ..locations import bundled_dir, has_local_copy, hub_repo_id, pinned_revision
 from ..spec import CardInfo, Metric, TrainingSetup, config_from_dict
 from ..utils import atomic_path, resolve_device
-from ..weights import HubOptions, download, load_weights, update_metrics, write_weights
+from ..weights import HubOptions, download, load_weights, update_metrics, write_card, write_weights
 
 MODEL_TYPE = "mnist-classifier"
 
@@ -265,11 +265,9 @@ class ClassifierModel:
     # ------------------------------------------------------------------ weights and metrics
     def save_pretrained(self, directory: str | Path) -> None:
         """config.json, model.safetensors and the card, written by the models' writers; replaced in one rename."""
-        from ..card import build_card
-
         with atomic_path(Path(directory)) as tmp:
             write_weights(self, tmp)
-            build_card(self).save(tmp / "README.md")
+            write_card(self, tmp)
 
     def evaluate(self, data_root: str | Path | None = None) -> dict[str, float]:
         test = self.load_data(Path(data_root) if data_root else None, "test")
