@@ -260,6 +260,32 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
             return super().save_pretrained(tmp, **kwargs)
 
     @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> GenerativeModel:
+        """huggingface_hub's ``from_pretrained`` (a local directory or a Hub repo id, the same download arguments),
+        going straight to the strict load: whatever fails (an unreachable Hub, a cache miss offline, a bad file)
+        is the one-line :class:`~hub_models.errors.WeightsError` that ``hub_models.load`` raises, not the
+        mixin's own errors about its first download of config.json."""
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            **model_kwargs,
+        )
+
+    @classmethod
     def _from_pretrained(
         cls,
         *,

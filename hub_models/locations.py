@@ -50,6 +50,7 @@ SAMPLE_NAME = "sample.png"
 RECIPE_NAME = "recipe.toml"
 DEFAULT_ORG = "hub-models"
 ORG_ENV = "HUB_MODELS_ORG"
+CLASSIFIER_ENV = "HUB_MODELS_CLASSIFIER"  # a local copy of the digit metrics' MNIST classifier (`eval --classifier`)
 ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
 
 

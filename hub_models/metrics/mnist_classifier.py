@@ -16,6 +16,7 @@ Reproduce the bundled weights (hub_models/weights/mnist-classifier):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..engine import TrainSettings, fit
-from ..errors import HubModelsError
-from ..locations import bundled_dir, has_local_copy, hub_repo_id, pinned_revision
+from ..errors import HubModelsError, WeightsError
+from ..locations import CLASSIFIER_ENV, CONFIG_NAME, bundled_dir, has_local_copy, hub_repo_id, pinned_revision
 from ..spec import CardInfo, Metric, TrainingSetup, config_from_dict
 from ..utils import atomic_path, resolve_device
 from ..weights import HubOptions, download, load_weights, update_metrics, write_weights
@@ -82,11 +83,23 @@ class ClassifierFeatures(nn.Module):
 
 
 def classifier_dir() -> Path:
-    """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
+    """``$HUB_MODELS_CLASSIFIER`` (``eval --classifier DIR``), else the local copy (a checkout), else the Hub repo
+    ``<org>/mnist-classifier`` at the package's pinned tag (a pip install: ``hub-models download --all``)."""
+    chosen = os.environ.get(CLASSIFIER_ENV)
+    if chosen:
+        if not (Path(chosen).expanduser() / CONFIG_NAME).is_file():
+            raise WeightsError(
+                f"{CLASSIFIER_ENV}={chosen} has no {CONFIG_NAME}: point it at a copy of hub-models/mnist-classifier"
+            )
+        return Path(chosen).expanduser()
     if has_local_copy(ClassifierModel):
         return bundled_dir(ClassifierModel)
     repo_id, revision = hub_repo_id(ClassifierModel), pinned_revision(ClassifierModel)
-    hint = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    fetch = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    hint = (
+        f"{fetch}, or set {CLASSIFIER_ENV} to a local copy of it",
+        f"{fetch}, or pass --classifier DIR (a local copy of it)",
+    )
     return download(repo_id, HubOptions(revision=revision), hint=hint)
 
 
