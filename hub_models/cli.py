@@ -21,6 +21,11 @@ from .cli_args import build_parser, options_from
 from .errors import HubModelsError
 
 RECIPE_KEYS = {"model", "config", "train"}
+# what `hub-models download` says when the Hub is out of reach (CLI wording only: the command is the CLI's)
+DOWNLOAD_HINT = (
+    "retry once online; meanwhile the models with a local copy (`hub-models list`) and local checkpoint "
+    "directories (--weights DIR) work without the Hub",
+) * 2
 EVAL_EXTRA = ("torchmetrics",)  # what `hub-models eval` imports from the [eval] extra
 
 
@@ -240,7 +245,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     for model_id in list_models() if args.all else args.models:
         cls = get_model_class(model_id)
         hub = HubOptions(**{**_hub(args), "revision": args.revision or pinned_revision(cls)})
-        folder = download(hub_repo_id(cls), hub)
+        folder = download(hub_repo_id(cls), hub, hint=DOWNLOAD_HINT)
         print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
     if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
         from .version import __version__
@@ -248,7 +253,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
         for name in ASSETS:
             hub = HubOptions(**{**_hub(args), "revision": args.revision or f"v{__version__}"})
-            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {download(hub_asset_repo_id(name), hub)}")
+            folder = download(hub_asset_repo_id(name), hub, hint=DOWNLOAD_HINT)
+            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {folder}")
     return 0
 
 

@@ -468,7 +468,10 @@ def test_full_protocol_metrics_meet_the_card(model_id):
     assert checked == len(model.metrics)
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="apt package dataset-fashion-mnist")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="needs Fashion-MNIST in /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist",
+)
 def test_fashion_mnist_through_the_same_path(tmp_path):
     data = load_mnist(None, "test", name="fashion-mnist")
     assert data["images"].shape == (10_000, 1, 28, 28)
