@@ -84,8 +84,7 @@ def main() -> None:
     if args.baseline:
         result["baseline_dir"] = str(args.baseline)
         result["ratio_this_over_baseline"] = {
-            name: round(result["this"][name]["median_s"] / result["baseline"][name]["median_s"], 3)
-            for name in COMMANDS
+            name: round(result["this"][name]["median_s"] / result["baseline"][name]["median_s"], 3) for name in COMMANDS
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -7,19 +7,20 @@ from .errors import DataError, HubModelsError, WeightsError
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
+    from .contract import GenerativeModel
     from .hub import publish
     from .registry import get_model_class, list_models, load, plugin_errors
+    from .spec import CardInfo, Input, Metric, TrainingSetup
 
 # The rest of the API is imported on first use: ``import hub_models`` (and so every ``hub-models`` command, even
 # ``--version``) does not pay for torch until a model is needed, and ``python -m hub_models.hub`` (which
 # regenerates the bundled cards) does not find its module already imported by the package.
 _LAZY = {
-    "CardInfo": "contract",
+    "CardInfo": "spec",
     "GenerativeModel": "contract",
-    "Input": "contract",
-    "Metric": "contract",
-    "TrainingSetup": "contract",
+    "Input": "spec",
+    "Metric": "spec",
+    "TrainingSetup": "spec",
     "get_model_class": "registry",
     "list_models": "registry",
     "load": "registry",

@@ -2,7 +2,9 @@
 
 A plugin is a subclass of :class:`GenerativeModel` registered under the entry-point group
 ``hub_models.models`` (name = model id). It declares, as class attributes, what the CLI, the demo and the
-card writer need, so none of them has per-model code:
+card writer need, so none of them has per-model code (the declarations ``Input``, ``Metric``, ``CardInfo`` and
+``TrainingSetup`` are defined in :mod:`hub_models.spec`; a third-party plugin imports all of them, and
+``GenerativeModel``, from ``hub_models``):
 
 - ``model_id``, ``Config`` (a dataclass: architecture and optimiser hyper-parameters, all with defaults),
   ``output`` ("image" or "points"), ``inputs`` (extra ``generate`` arguments, e.g. a digit label),
@@ -37,44 +39,10 @@ from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from .errors import HubModelsError
-
-# The declarations and helpers live one layer down (the engine, weights and metrics use them too); they are
-# re-exported here, the contract's public home.
-from .spec import (
-    MAX_SAMPLES,
-    MAX_SEED,
-    CardInfo,
-    Input,
-    Metric,
-    TrainingSetup,
-    check_count,
-    check_seed,
-    check_steps,
-    config_from_dict,
-    config_to_dict,
-    make_generator,
-    move_to,
-)
+from .spec import CardInfo, Input, Metric, TrainingSetup, check_count, config_from_dict, make_generator, move_to
 
 if TYPE_CHECKING:
     from PIL import Image
-
-__all__ = [
-    "MAX_SAMPLES",
-    "MAX_SEED",
-    "CardInfo",
-    "GenerativeModel",
-    "Input",
-    "Metric",
-    "TrainingSetup",
-    "check_count",
-    "check_seed",
-    "check_steps",
-    "config_from_dict",
-    "config_to_dict",
-    "make_generator",
-    "move_to",
-]
 
 
 class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-models"]):
@@ -97,8 +65,8 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
     supports_interpolation: ClassVar[bool] = False  # interpolate(seed_a, seed_b, steps, **inputs) is implemented
     supports_reconstruction: ClassVar[bool] = False  # reconstruct(images) is implemented (encoder-decoder models)
-    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()  # dtypes besides float32 that decode() can run in
-    inference_dtype: torch.dtype = torch.float32  # set to one of reduced_precision for faster, approximate samples
+    # dtypes besides float32 whose samples were checked: hub_models.inference may run the network in them
+    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()
 
     # ------------------------------------------------------------------ construction
     def __init__(self, config: Any = None) -> None:

@@ -2,8 +2,9 @@
 
 ``Input``, ``Metric``, ``CardInfo`` and ``TrainingSetup`` are what a plugin declares or returns; the helpers check
 seeds and counts, make the latents' generator, move tensors and (de)serialise config dataclasses strictly. They
-live below :mod:`hub_models.contract` (which re-exports them, so ``from hub_models.contract import Input`` works)
-because the engine, the weights code and the metrics use them while the contract's front door calls those layers.
+live below :mod:`hub_models.contract` (the ``GenerativeModel`` base class) because the engine, the weights code and
+the metrics use them while the base class calls those layers. Plugins in this package import them from here;
+third-party plugins from ``hub_models``, the package's public API.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class CardInfo:
     tags: tuple[str, ...] = ()
     pipeline_tag: str = "unconditional-image-generation"
     source: str = ""  # the tutorial or paper the architecture follows
-    notes: str = ""  # data terms, known limitations, what changed from the source
+    notes: str = ""  # how it was trained: what changed from the source, the recipe, the training curve
+    limits: str = ""  # what it cannot do, goals not met, data terms
     template: str = ""  # a card body of another kind (the fields of card.TEMPLATE); "" = a generative model's
 
 

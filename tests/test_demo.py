@@ -250,7 +250,8 @@ def test_tabs_choose_models_by_their_declarations(monkeypatch):
     """No tab names model ids: a third-party conditional image plugin lands in the class picker unchanged."""
     from hub_models import registry
     from hub_models.app import handlers
-    from hub_models.contract import CardInfo, GenerativeModel, Input
+    from hub_models.contract import GenerativeModel
+    from hub_models.spec import CardInfo, Input
 
     assert set(handlers.tab_models("faces")) == {"dcgan-faces", "convgan-faces128"}
     assert set(handlers.tab_models("classes")) == {"cgan-digits", "cgan-digits-mlp"}

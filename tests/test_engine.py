@@ -358,10 +358,10 @@ def test_every_recipe_is_valid():
     import tomllib
 
     from hub_models.cli import read_recipe
-    from hub_models.contract import config_from_dict
     from hub_models.engine import TrainSettings
     from hub_models.metrics.mnist_classifier import ClassifierModel
     from hub_models.registry import get_model_class
+    from hub_models.spec import config_from_dict
 
     root = Path(__file__).resolve().parents[1]
     recipes = sorted((root / "train").glob("*.toml"))
@@ -540,6 +540,9 @@ def test_every_train_setting_is_a_cli_option_with_help(tmp_path):
     assert proc.returncode == 0, proc.stderr
     trained = json.loads((out / "model" / "config.json").read_text())["provenance"]["train_settings"]
     assert (trained["lr_schedule"], trained["ema_decay"], trained["log_every"]) == ("linear", 0.9, 4)
+    # what reproduces the run, not how this invocation ran: no progress/resume/dry-run flags in config or card
+    assert not {"progress", "resume", "dry_run", "dry_run_steps"} & set(trained)
+    assert '"progress"' not in (out / "model" / "README.md").read_text()
     proc = cli("train", "gan-ring8", "--lr-schedule", "cosine", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "invalid choice: 'cosine'" in proc.stderr
 

@@ -56,8 +56,8 @@ INTRO = (
 )
 
 
-# The model each tab opens on when it is installed and loads (the seed's own); the tab's list still comes from
-# the plugins' declarations.
+# The model each tab opens on when it is installed and loads (the first model of its kind); the tab's list still
+# comes from the plugins' declarations.
 TAB_DEFAULTS = {"faces": "dcgan-faces", "classes": "cgan-digits", "points": "gan-toy2d"}
 
 

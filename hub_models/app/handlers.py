@@ -26,11 +26,10 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..images import render_grid
 from ..registry import get_model_class, list_models
-from ..spec import make_generator
+from ..spec import MAX_SEED, make_generator
 from .preprocess import MAX_UPLOAD_PIXELS, mnist_like
 from .store import ModelStore, gpu
 

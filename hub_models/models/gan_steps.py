@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import TrainingSetup
+from ..spec import TrainingSetup
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -45,7 +45,7 @@ def bce_gan_step(
     """(1) D: maximise log D(x) + log(1 - D(G(z))); (2) G: maximise log D(G(z)) (non-saturating).
 
     ``real_logits()`` scores the real batch; ``fake_logits(for_d)`` scores the fakes — detached when
-    ``for_d`` is True. Logits + BCEWithLogits is the seeds' Sigmoid + BCELoss, numerically safer and
+    ``for_d`` is True. Logits + BCEWithLogits is the sources' Sigmoid + BCELoss, numerically safer and
     autocast-safe. ``d_penalty(real_logits)``, when given, is added to D's loss (e.g. an R1 gradient penalty,
     which needs the logits of the real batch to differentiate them with respect to the images).
     """
