@@ -283,7 +283,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise HubModelsError(f"the demo needs gradio: pip install 'hub-models[demo]' ({exc})") from None
     host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
-    port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0)
+    try:
+        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0)
+    except ValueError:
+        raise HubModelsError(
+            f"GRADIO_SERVER_PORT={os.environ['GRADIO_SERVER_PORT']!r} is not a port number: unset it or pass --port N"
+        ) from None
     if port and not _port_free(host, port):
         raise HubModelsError(_port_in_use(host, port))
     try:
