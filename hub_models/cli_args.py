@@ -58,7 +58,12 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
 
     p = sub.add_parser("train", help="train a model with the shared engine")
     p.add_argument("model")
-    p.add_argument("--config", type=Path, help="recipe TOML (train/MODEL.toml) with [config] and [train] tables")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="a recipe TOML with [config] and [train] tables (default: the model's own recipe, which produced its "
+        "published weights: `hub-models recipe MODEL` prints it); options given here override its [train]",
+    )
     p.add_argument("--out", type=Path, help="run directory (default: runs/MODEL)")
     p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset> or download)")
     if command == "train":
@@ -70,6 +75,9 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
         metavar="KEY=VALUE",
         help="override a model config field (repeatable), e.g. --set lr_g=0.001",
     )
+
+    p = sub.add_parser("recipe", help="print a model's training recipe (what `hub-models train MODEL` trains)")
+    p.add_argument("model", help="a model id, or a recipe variant such as convgan-faces128-gpu")
 
     # -h is ours, not argparse's: the help is printed once the model is known, with the model's own options
     p = sub.add_parser(

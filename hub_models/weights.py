@@ -39,6 +39,8 @@ from .inference import is_inference_only
 from .locations import (
     CARD_NAME,
     CONFIG_NAME,
+    CURVE_NAME,
+    CURVE_PICTURE,
     RECIPE_NAME,
     SAMPLE_NAME,
     WEIGHTS_NAME,
@@ -48,14 +50,14 @@ from .locations import (
     hub_repo_id,
     pinned_revision,
 )
-from .spec import config_from_dict, config_to_dict, is_measurement
+from .spec import config_from_dict, config_to_dict, curve_picture, is_measurement, primary_metric
 from .utils import atomic_path
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
 
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
-MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS]
+MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS, CURVE_NAME, CURVE_PICTURE]
 HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -241,7 +243,22 @@ def load_weights(
     model.provenance = config.get("provenance", {})
     model.metric_values = config.get("metrics", {})
     model.weights_dir = directory
+    model.training_curve = read_curve(directory)
     return model.to(device)
+
+
+def read_curve(directory: Path) -> list[dict[str, Any]]:
+    """The evaluations during training of a checkpoint (its curve.jsonl), or [] when it has none."""
+    path = directory / CURVE_NAME
+    if not path.is_file():
+        return []
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path} is not JSON lines ({exc}): the file is corrupt, re-download it") from None
+    if not all(isinstance(row, dict) and isinstance(row.get("step"), int) for row in rows):
+        raise WeightsError(f"{path}: every line must be an object with an integer step")
+    return rows
 
 
 def config_document(model: GenerativeModel) -> dict[str, Any]:
@@ -266,10 +283,24 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
     ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
     """
     write_weights(model, directory)
+    write_curve(model, directory)
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
     (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
+
+
+def write_curve(model: GenerativeModel | Any, directory: Path) -> None:
+    """The model's training curve (its evaluations during training) as curve.jsonl and curve.png, when it has one."""
+    rows = getattr(model, "training_curve", None)
+    if not rows:
+        return
+    with atomic_path(directory / CURVE_NAME) as tmp:
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    picture = curve_picture(rows, primary_metric(model), model.model_id)
+    if picture is not None:
+        with atomic_path(directory / CURVE_PICTURE) as tmp:
+            picture.save(tmp, format="PNG")
 
 
 def write_weights(model: GenerativeModel | Any, directory: Path) -> None:
