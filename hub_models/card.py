@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData
 
-from .locations import RECIPE_NAME, distribution, hub_repo_id, recipe_path
+from .locations import CURVE_NAME, CURVE_PICTURE, RECIPE_NAME, distribution, hub_repo_id, recipe_path
 from .utils import atomic_path
 
 if TYPE_CHECKING:
@@ -173,6 +173,11 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
     if recipe:
         url = f"https://huggingface.co/{repo_id}/blob/main/{RECIPE_NAME}"
         lines.append(f"The recipe is [`{RECIPE_NAME}`]({url}) in this repository (pass it as `--config`).")
+    if getattr(model, "training_curve", None):
+        lines.append(
+            f"![The primary metric measured during training, by optimiser step]({CURVE_PICTURE}) "
+            f"(the run's evaluations, one per line of [`{CURVE_NAME}`]({CURVE_NAME}))."
+        )
     keys = ("dataset", "steps", "epochs", "seed", "device", "git_revision", "finished")
     lines += [f"- {key}: {prov[key]}" for key in keys if prov.get(key) is not None]
     if prov.get("train_settings"):

@@ -60,6 +60,9 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     # revision this version of the plugin loads (None: the tag "v<version of its distribution>"); see weights.py.
     hub_repo: ClassVar[str | None] = None
     hub_revision: ClassVar[str | None] = None
+    # The metric that picks the best export of a run that evaluates itself (eval_every) and draws its curve on the
+    # card; None: the first declared metric that is a result (not a reference number).
+    primary_metric: ClassVar[str | None] = None
 
     # Capabilities beyond generate(), declared so the CLI and the demo never probe with hasattr:
     conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
@@ -70,6 +73,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
 
     # ------------------------------------------------------------------ construction
     def __init__(self, config: Any = None) -> None:
+        self.config_from_defaults = config is None  # train() then trains the recipe's [config]
         if config is None:
             config = self.Config()
         elif isinstance(config, dict):
@@ -81,6 +85,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         self.provenance: dict[str, Any] = {}
         self.metric_values: dict[str, Any] = {}
         self.weights_dir: Path | None = None  # set when loaded from disk
+        self.training_curve: list[dict[str, Any]] = []  # evaluations during training (curve.jsonl), if any
 
     def build(self, config: Any) -> nn.Module:
         raise NotImplementedError
@@ -175,19 +180,26 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         """The fixed inputs of the per-epoch sample grid (stored in the checkpoint)."""
         return self.sample_latents(n, generator, **self.parse_inputs({}))
 
-    def train(self, out_dir: str | Path, *, data: str | Path | None = None, **settings: Any) -> Path:
+    def train(
+        self, out_dir: str | Path, *, data: str | Path | None = None, recipe: str | Path | None = None, **settings: Any
+    ) -> Path:
         """Train with the shared engine; returns the exported Hub-layout model directory.
 
-        The run starts from an initialisation drawn from ``seed`` (the networks are rebuilt), so the same
-        settings give the same weights here and through ``hub-models train``.
-
-        ``settings`` are :class:`hub_models.engine.TrainSettings` fields (epochs, steps, batch_size, seed,
-        device, resume, dry_run, ...); unspecified ones come from ``train_defaults``.
+        The run is the model's recipe (``recipe``, else the one its package ships: ``hub-models recipe MODEL``,
+        else ``train_defaults``) with ``settings`` (:class:`hub_models.engine.TrainSettings` fields: epochs, steps,
+        batch_size, seed, device, resume, dry_run, eval_every, ...) over its [train] table. A model built without a
+        config trains the recipe's [config]; one built with a config keeps it. The run starts from an
+        initialisation drawn from ``seed`` (the networks are rebuilt), so the same settings give the same weights
+        here and through ``hub-models train``.
         """
-        from .engine import TrainSettings, fit
+        from .engine import fit, resolve_training
 
-        merged = {**self.train_defaults, **{k: v for k, v in settings.items() if v is not None}}
-        return fit(self, TrainSettings.from_dict(merged), Path(out_dir), data_root=data)
+        own = None if self.config_from_defaults else self.config
+        config, resolved, source = resolve_training(
+            type(self), Path(recipe) if recipe else None, config=own, settings=settings
+        )
+        self.config = config
+        return fit(self, resolved, Path(out_dir), data_root=data, recipe=source)
 
     @classmethod
     def dataset_for(cls, config: Any = None) -> str:
@@ -235,6 +247,32 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
             repo_id = repo_id or Path(save_directory).name
             return self.push_to_hub(repo_id, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
         return None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> GenerativeModel:
+        """huggingface_hub's ``from_pretrained`` (a local directory or a Hub repo id, the same download arguments),
+        going straight to the strict load: whatever fails (an unreachable Hub, a cache miss offline, a bad file)
+        is the one-line :class:`~hub_models.errors.WeightsError` that ``hub_models.load`` raises, not the
+        mixin's own errors about its first download of config.json."""
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            **model_kwargs,
+        )
 
     @classmethod
     def _from_pretrained(

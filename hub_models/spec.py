@@ -179,3 +179,33 @@ def is_measurement(value: Any) -> bool:
     if isinstance(value, dict):
         return all(is_measurement(v) and not isinstance(v, dict) for v in value.values())
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def primary_metric(model: Any) -> Metric | None:
+    """The metric that picks a run's best export and draws its curve: the model's ``primary_metric`` key, else
+    its first declared metric that is a result (not a reference number about the data)."""
+    declared = [m for m in getattr(model, "metrics", ()) if not m.reference]
+    key = getattr(model, "primary_metric", None)
+    chosen = [m for m in declared if m.key == key] if key else declared
+    return chosen[0] if chosen else None
+
+
+def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str) -> Any:
+    """``metric`` over the optimiser steps of a training curve's ``rows`` (curve.jsonl), as a PIL picture with
+    labelled axes; None when the rows hold no value of it."""
+    from .images import render_curve
+
+    if metric is None:
+        return None
+    points = [(row["step"], row[metric.key]) for row in rows if is_measurement(row.get(metric.key))]
+    points = [(step, value) for step, value in points if not isinstance(value, dict)]
+    if not points:
+        return None
+    better = "higher" if metric.higher_is_better else "lower"
+    return render_curve(
+        [p[0] for p in points],
+        [p[1] for p in points],
+        x_label="optimiser step",
+        y_label=f"{metric.name} ({better} is better)",
+        title=f"{title}: {metric.name} during training",
+    )

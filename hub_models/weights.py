@@ -39,6 +39,8 @@ from .inference import is_inference_only
 from .locations import (
     CARD_NAME,
     CONFIG_NAME,
+    CURVE_NAME,
+    CURVE_PICTURE,
     RECIPE_NAME,
     SAMPLE_NAME,
     WEIGHTS_NAME,
@@ -48,14 +50,14 @@ from .locations import (
     hub_repo_id,
     pinned_revision,
 )
-from .spec import config_from_dict, config_to_dict, is_measurement
+from .spec import config_from_dict, config_to_dict, curve_picture, is_measurement, primary_metric
 from .utils import atomic_path
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
 
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
-MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS]
+MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS, CURVE_NAME, CURVE_PICTURE]
 HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -87,10 +89,8 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         if hub.revision is None and not hub.force_download and has_local_copy(model_cls):
             return bundled_dir(model_cls)
         repo_id, revision = hub_repo_id(model_cls), hub.revision or pinned_revision(model_cls)
-        hint = (
-            f"run `hub-models download {model_cls.model_id}` once while online "
-            f"(it fetches {repo_id}@{revision}), or pass --weights DIR"
-        )
+        fetch = f"run `hub-models download {model_cls.model_id}` once while online (it fetches {repo_id}@{revision})"
+        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR")
         return download(repo_id, dataclasses.replace(hub, revision=revision), hint=hint)
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -117,12 +117,16 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         raise
 
 
-def download(repo_id: str, hub: HubOptions | None = None, hint: str | None = None) -> Path:
-    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE)."""
+def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] | None = None) -> Path:
+    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE).
+
+    ``hint``: what to do when the files are neither on reach nor in the cache, worded for Python and for the
+    command line (default: fetch them once while online, or use a local checkpoint directory)."""
     from huggingface_hub import constants, snapshot_download
 
     hub = hub or HubOptions()
     where = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
+    python, cli = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",) * 2
     with hub_errors(f"fetching {where}", repo_id=repo_id, revision=hub.revision):
         try:
             folder = snapshot_download(
@@ -135,13 +139,12 @@ def download(repo_id: str, hub: HubOptions | None = None, hint: str | None = Non
                 local_files_only=hub.local_files_only,
             )
         except _local_entry_errors():
-            why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only was asked for"
-            if not (constants.HF_HUB_OFFLINE or hub.local_files_only):
-                raise WeightsError(f"cannot reach the Hugging Face Hub to fetch {where}: check the network") from None
-            raise WeightsError(
-                f"{where} is not in the local Hugging Face cache and {why}: "
-                + (hint or "download it once while online, or pass a local directory")
-            ) from None
+            if constants.HF_HUB_OFFLINE or hub.local_files_only:
+                why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only was asked for"
+                message = f"{where} is not in the local Hugging Face cache and {why}: {{fix}}"
+            else:  # huggingface_hub fell back to the cache after a connection error, and the cache has nothing
+                message = f"cannot reach the Hugging Face Hub to fetch {where} (check the network): {{fix}}"
+            raise WeightsError.worded(message, fix=(python, cli)) from None
     return Path(folder)
 
 
@@ -169,13 +172,16 @@ def hub_errors(doing: str, repo_id: str, revision: str | None = None) -> Iterato
     except (RepositoryNotFoundError, GatedRepoError):
         raise WeightsError(f"Hub repo {repo_id} not found (or private: log in with `hf auth login`)") from None
     except OfflineModeIsEnabled:
-        raise WeightsError(f"{doing} needs the Hub, but HF_HUB_OFFLINE is set: unset it and retry") from None
+        raise WeightsError(f"{doing} needs the Hub, but HF_HUB_OFFLINE is set: unset it online and retry") from None
     except HfHubHTTPError as exc:
         status = getattr(exc.response, "status_code", None)
         hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
         raise WeightsError(f"{doing} failed: {str(exc).splitlines()[0]}{hint}") from None
     except _transport_errors() as exc:
-        raise WeightsError(f"cannot reach the Hugging Face Hub while {doing} ({exc}): check the network") from None
+        raise WeightsError(
+            f"cannot reach the Hugging Face Hub while {doing} ({type(exc).__name__}): check the network or HF_ENDPOINT "
+            "and retry; offline, use the local copies or a local checkpoint directory"
+        ) from None
 
 
 def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, Any]:
@@ -237,7 +243,22 @@ def load_weights(
     model.provenance = config.get("provenance", {})
     model.metric_values = config.get("metrics", {})
     model.weights_dir = directory
+    model.training_curve = read_curve(directory)
     return model.to(device)
+
+
+def read_curve(directory: Path) -> list[dict[str, Any]]:
+    """The evaluations during training of a checkpoint (its curve.jsonl), or [] when it has none."""
+    path = directory / CURVE_NAME
+    if not path.is_file():
+        return []
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path} is not JSON lines ({exc}): the file is corrupt, re-download it") from None
+    if not all(isinstance(row, dict) and isinstance(row.get("step"), int) for row in rows):
+        raise WeightsError(f"{path}: every line must be an object with an integer step")
+    return rows
 
 
 def config_document(model: GenerativeModel) -> dict[str, Any]:
@@ -261,6 +282,7 @@ def write_model_files(
     """Write the Hub layout of ``model`` into ``directory``, each file atomically: config.json, model.safetensors,
     the evaluation results, sample.png and the card (for ``repo_id`` and ``recipe``: see :func:`write_card`)."""
     write_weights(model, directory)
+    write_curve(model, directory)
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
@@ -275,6 +297,19 @@ def write_card(
     ``save_pretrained`` (so ``push_to_hub``), ``update_metrics`` and the regeneration of the bundled cards all
     write cards here."""
     build_card(model, repo_id=repo_id, recipe=recipe).save(directory / CARD_NAME)
+
+
+def write_curve(model: GenerativeModel | Any, directory: Path) -> None:
+    """The model's training curve (its evaluations during training) as curve.jsonl and curve.png, when it has one."""
+    rows = getattr(model, "training_curve", None)
+    if not rows:
+        return
+    with atomic_path(directory / CURVE_NAME) as tmp:
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    picture = curve_picture(rows, primary_metric(model), model.model_id)
+    if picture is not None:
+        with atomic_path(directory / CURVE_PICTURE) as tmp:
+            picture.save(tmp, format="PNG")
 
 
 def write_weights(model: GenerativeModel | Any, directory: Path) -> None:
@@ -334,9 +369,12 @@ def push_model(
     from huggingface_hub import HfApi
 
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
+        raise WeightsError.worded(
+            f"invalid repo id {repo_id!r}: use org/name (and {{branch}} for a branch)",
+            branch=("revision=", "--revision"),
+        )
     api = HfApi(token=token)
-    with hub_errors(f"push to {repo_id}", repo_id=repo_id, revision=branch):
+    with hub_errors(f"pushing to {repo_id}", repo_id=repo_id, revision=branch):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)

@@ -197,6 +197,29 @@ def test_convgan128_follows_the_contract_and_trains(tmp_path):
     assert model.interpolate(3, 4, steps=3).shape == (3, 3, 128, 128)
 
 
+def test_convgan128_ttur_and_r1_reach_the_discriminators_update():
+    """lr_d gives D its own learning rate (G keeps lr); r1_gamma adds the R1 penalty to what D descends."""
+    from hub_models.models.convgan_faces128 import ConvganFaces128, ConvganFaces128Config
+
+    batch = {"images": torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)}
+    config = ConvganFaces128Config(lr=1e-4, lr_d=4e-4, r1_gamma=1.0, flip=False)
+    torch.manual_seed(0)
+    model = ConvganFaces128(config)
+    setup = model.setup_training(torch.device("cpu"))
+    assert setup.optimizers["generator"].param_groups[0]["lr"] == 1e-4
+    assert setup.optimizers["discriminator"].param_groups[0]["lr"] == 4e-4
+    losses = model.train_step(setup, batch)
+    assert float(losses["penalty_d"].detach()) > 0
+    # the same step without R1 leaves D elsewhere: the penalty's gradient was part of D's update
+    disc_with = [p.detach().clone() for p in setup.nets["discriminator"].parameters()]
+    torch.manual_seed(0)
+    model = ConvganFaces128(ConvganFaces128Config(lr=1e-4, lr_d=4e-4, flip=False))
+    setup = model.setup_training(torch.device("cpu"))
+    assert "penalty_d" not in model.train_step(setup, batch)
+    disc_without = list(setup.nets["discriminator"].parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(disc_with, disc_without))
+
+
 def test_plugins_are_single_files():
     """No plugin imports or subclasses another plugin: shared pieces live in helper modules."""
     import ast

@@ -478,20 +478,14 @@ class Handlers:
     def toy_train(self, target: str, steps: Any, seed: Any) -> Iterator[tuple[gr.ScatterPlot, str]]:
         """Train a fresh copy of the toy GAN in-process (CPU), yielding the moving distribution 20 times: each
         frame replaces the plot, and the text says the step (no progress bar over the plot it would hide)."""
-        from ..engine import Trainer, TrainSettings
+        from ..engine import Trainer, resolve_training
 
         base = self.toy_model(target)
         steps, seed = whole(steps, "steps", 10, 5000), whole(seed, "seed", 0, MAX_SEED)
-        # the engine's own step API with the recipe's batch and schedule, scaled to this run: one training loop
-        settings = TrainSettings(
-            steps=steps,
-            seed=seed,
-            batch_size=base.train_defaults.get("batch_size", 256),
-            lr_schedule=base.train_defaults.get("lr_schedule", "constant"),
-            device="cpu",
-            progress=False,
-        )
-        model = type(base)(base.config)
+        # the engine's own step API with the model's recipe, scaled to this run's steps: one training loop
+        run = {"steps": steps, "seed": seed, "device": "cpu", "progress": False}
+        config, settings, _ = resolve_training(type(base), settings=run)
+        model = type(base)(config)
         trainer = Trainer(model, settings, model.load_data(None), device=torch.device("cpu"))
         real = model.reference_points()
         every = max(1, steps // 20)

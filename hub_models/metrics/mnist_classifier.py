@@ -10,14 +10,14 @@ written and loaded by the models' own code (config.json, model.safetensors, a ca
 model: it is not an entry point, so ``hub-models list`` and the demo do not show it.
 
 Reproduce the bundled weights (hub_models/weights/mnist-classifier):
-    HUB_MODELS_DATA=/path/to/data python -m hub_models.metrics.mnist_classifier --config train/mnist-classifier.toml
+    HUB_MODELS_DATA=/path/to/data python -m hub_models.metrics.mnist_classifier   (its recipe: hub_models/recipes)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..engine import TrainSettings, fit
-from ..errors import HubModelsError
-from ..locations import bundled_dir, has_local_copy, hub_repo_id, pinned_revision
+from ..engine import fit, resolve_training
+from ..errors import HubModelsError, WeightsError
+from ..locations import CLASSIFIER_ENV, CONFIG_NAME, bundled_dir, has_local_copy, hub_repo_id, pinned_revision
 from ..spec import CardInfo, Metric, TrainingSetup, config_from_dict
 from ..utils import atomic_path, resolve_device
 from ..weights import HubOptions, download, load_weights, update_metrics, write_card, write_weights
@@ -82,11 +82,23 @@ class ClassifierFeatures(nn.Module):
 
 
 def classifier_dir() -> Path:
-    """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
+    """``$HUB_MODELS_CLASSIFIER`` (``eval --classifier DIR``), else the local copy (a checkout), else the Hub repo
+    ``<org>/mnist-classifier`` at the package's pinned tag (a pip install: ``hub-models download --all``)."""
+    chosen = os.environ.get(CLASSIFIER_ENV)
+    if chosen:
+        if not (Path(chosen).expanduser() / CONFIG_NAME).is_file():
+            raise WeightsError(
+                f"{CLASSIFIER_ENV}={chosen} has no {CONFIG_NAME}: point it at a copy of hub-models/mnist-classifier"
+            )
+        return Path(chosen).expanduser()
     if has_local_copy(ClassifierModel):
         return bundled_dir(ClassifierModel)
     repo_id, revision = hub_repo_id(ClassifierModel), pinned_revision(ClassifierModel)
-    hint = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    fetch = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    hint = (
+        f"{fetch}, or set {CLASSIFIER_ENV} to a local copy of it",
+        f"{fetch}, or pass --classifier DIR (a local copy of it)",
+    )
     return download(repo_id, HubOptions(revision=revision), hint=hint)
 
 
@@ -173,7 +185,7 @@ class ClassifierModel:
     dataset = "mnist"
     inputs = ()
     # not a `hub-models eval` model: its test accuracy is measured at the end of its training run
-    measured_by = "python -m hub_models.metrics.mnist_classifier --config train/mnist-classifier.toml"
+    measured_by = "python -m hub_models.metrics.mnist_classifier"
     metrics = (
         Metric(
             "test_accuracy",
@@ -198,17 +210,6 @@ class ClassifierModel:
         template=CARD,
     )
 
-    # the recipe's: 8 epochs of batches of 64 on one CPU thread, the lr x 0.7 after each epoch (pytorch/examples)
-    train_defaults: dict[str, Any] = {
-        "epochs": 8,
-        "batch_size": 64,
-        "lr_schedule": "step",
-        "lr_gamma": 0.7,
-        "seed": 0,
-        "threads": 1,
-        "device": "cpu",
-    }
-
     def __init__(self, config: ClassifierConfig | dict[str, Any] | None = None) -> None:
         if isinstance(config, dict):
             config = config_from_dict(ClassifierConfig, config, what=f"{MODEL_TYPE} config")
@@ -218,6 +219,7 @@ class ClassifierModel:
         self.provenance: dict[str, Any] = {}
         self.metric_values: dict[str, Any] = {}
         self.weights_dir: Path | None = None
+        self.training_curve: list[dict[str, Any]] = []
 
     @classmethod
     def dataset_for(cls, config: Any = None) -> str:
@@ -269,7 +271,10 @@ class ClassifierModel:
             write_weights(self, tmp)
             write_card(self, tmp)
 
-    def evaluate(self, data_root: str | Path | None = None) -> dict[str, float]:
+    def evaluate(
+        self, data_root: str | Path | None = None, num_samples: int | None = None, seed: int = 0
+    ) -> dict[str, float]:
+        """Test accuracy on the 10,000 MNIST test images (``num_samples``, ``seed``: unused, no sampling here)."""
         test = self.load_data(Path(data_root) if data_root else None, "test")
         correct = predict(self.net.to("cpu").eval(), test["images"]) == test["labels"]
         self.net.to(self.device)
@@ -280,46 +285,47 @@ def train_classifier(
     out_dir: str | Path,
     *,
     data: str | Path | None = None,
+    recipe: Path | None = None,
     config: ClassifierConfig | dict[str, Any] | None = None,
     command: str | None = None,
     **settings: Any,
 ) -> Path:
     """Train the classifier with the shared engine into ``out_dir``; returns ``out_dir / "model"`` with its test
-    accuracy on the card. ``settings`` are :class:`~hub_models.engine.TrainSettings` fields over
-    ``ClassifierModel.train_defaults`` (the recipe's), so ``resume=True`` continues a run bit for bit."""
+    accuracy on the card. The run is ``recipe`` (default: the packaged hub_models/recipes/mnist-classifier.toml)
+    with ``settings`` (:class:`~hub_models.engine.TrainSettings` fields) over its [train] table, so ``resume=True``
+    continues a run bit for bit."""
+    overrides = config if isinstance(config, dict) else None
+    given = config if isinstance(config, ClassifierConfig) else None
+    config, resolved, source = resolve_training(
+        ClassifierModel, recipe, config=given, config_overrides=overrides, settings=settings
+    )
     model = ClassifierModel(config)
-    merged = TrainSettings.from_dict({**model.train_defaults, **{k: v for k, v in settings.items() if v is not None}})
     command = command or ClassifierModel.measured_by
-    export = fit(model, merged, Path(out_dir), data_root=data, command=command)
-    if not merged.dry_run:
+    export = fit(model, resolved, Path(out_dir), data_root=data, command=command, recipe=source)
+    if not resolved.dry_run:
         update_metrics(export, model, model.evaluate(data))
     return export
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="train the MNIST judge classifier with the shared engine")
-    parser.add_argument("--config", type=Path, required=True, help="a recipe: train/mnist-classifier.toml")
+    parser.add_argument("--config", type=Path, help="a recipe (default: hub_models/recipes/mnist-classifier.toml)")
     parser.add_argument("--data", help="the MNIST directory (default: $HUB_MODELS_DATA/mnist)")
     parser.add_argument("--out", type=Path, default=Path("runs/mnist-classifier"))
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     args = parser.parse_args(argv)
     try:
-        try:
-            recipe = tomllib.loads(args.config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise HubModelsError(f"bad recipe {args.config}: {exc}") from None
-        if recipe.get("model", MODEL_TYPE) != MODEL_TYPE or set(recipe) - {"model", "config", "train"}:
-            raise HubModelsError(f"{args.config} is not a {MODEL_TYPE} recipe (model, [config], [train])")
-        command = f"python -m hub_models.metrics.mnist_classifier --config {args.config}"
+        command = ClassifierModel.measured_by
+        if args.config:
+            command = f"python -m hub_models.metrics.mnist_classifier --config {args.config}"
         export = train_classifier(
             args.out,
             data=args.data,
-            config=recipe.get("config", {}),
+            recipe=args.config,
             command=command,
             resume=args.resume or None,
             progress=args.progress,
-            **recipe.get("train", {}),
         )
     except HubModelsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -119,7 +119,6 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         "the floor for a 64x64 model (0.95x). 8 epochs on a CPU (about half an hour an epoch on one thread); "
         "longer training is untested.",
     )
-    train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
     reduced_precision = (torch.bfloat16,)  # samples checked in bfloat16 too
 

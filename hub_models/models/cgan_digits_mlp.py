@@ -97,7 +97,6 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         "10% every 20 epochs at epoch 200 (one epoch: 55–70 s on one CPU thread), so a longer run would likely "
         "lower it. 28x28 greyscale digits only.",
     )
-    train_defaults = {"epochs": 200, "batch_size": 64, "checkpoint_every": 937, "sample_count": 100}
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)

@@ -109,13 +109,6 @@ class DcganFaces(GenerativeModel):
         "smeared backgrounds, artefacts at the hairline), and the sample mirrors CelebA's bias toward young, "
         "light-skinned, smiling celebrities.",
     )
-    train_defaults = {
-        "epochs": 48,
-        "batch_size": 128,
-        "checkpoint_every": 100,
-        "sample_count": 64,
-        "ema_decay": 0.999,  # from step 0; the recipe starts it at epoch 20: steps before then weigh 0.999^8736 ≈ 2e-4
-    }
 
     # capabilities (see the contract): interpolation between seeds; samples checked in bfloat16 too
     supports_interpolation = True

@@ -83,7 +83,6 @@ class GanDigitsMlp(GenerativeModel):
         "guesses at the cause: this G is 5x smaller than cgan-digits-mlp's (0.28M vs 1.49M parameters) and has "
         "no label to separate the digits.",
     )
-    train_defaults = {"epochs": 30, "batch_size": 100, "checkpoint_every": 1000, "sample_count": 64}
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)

@@ -24,14 +24,25 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def adam_pair(gen: nn.Module, disc: nn.Module, lr: float, beta1: float, **adam: object) -> TrainingSetup:
-    """G and D with one Adam each (the DCGAN setting: lr 2e-4, betas (0.5, 0.999)); ``adam``: e.g. fused=True."""
-    betas = (beta1, 0.999)
+def adam_pair(
+    gen: nn.Module,
+    disc: nn.Module,
+    lr: float,
+    beta1: float,
+    beta2: float = 0.999,
+    lr_d: float | None = None,
+    **adam: object,
+) -> TrainingSetup:
+    """G and D with one Adam each (the DCGAN setting: lr 2e-4, betas (0.5, 0.999)); ``adam``: e.g. fused=True.
+
+    ``lr_d``: D's own learning rate (the two time-scale update rule), ``lr`` when None.
+    """
+    betas = (beta1, beta2)
     return TrainingSetup(
         nets={"generator": gen, "discriminator": disc},
         optimizers={
             "generator": torch.optim.Adam(gen.parameters(), lr=lr, betas=betas, **adam),
-            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr, betas=betas, **adam),
+            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr if lr_d is None else lr_d, betas=betas, **adam),
         },
     )
 

@@ -111,13 +111,6 @@ class GanToy2D(GenerativeModel):
         limits="A teaching model: G is affine, so it can only ever draw a Gaussian; it shows a GAN matching a "
         "known distribution, nothing more.",
     )
-    train_defaults = {
-        "steps": 4000,
-        "batch_size": 1024,
-        "checkpoint_every": 500,
-        "sample_count": 1000,
-        "lr_schedule": "linear",
-    }
 
     def build(self, config: Toy2DConfig) -> nn.Module:
         gen = nn.Linear(config.latent_dim, 2)
@@ -200,7 +193,6 @@ class GanRing8(GenerativeModel):
         limits="A test of mode collapse on a known 2-D target, not a model of real data. The high-quality "
         "fraction counts samples within 3 standard deviations of a mode; the rest lie off the modes.",
     )
-    train_defaults = {"epochs": 20, "batch_size": 256, "checkpoint_every": 1000, "sample_count": 1000}
 
     def centers(self) -> torch.Tensor:
         angles = torch.arange(8) * (2 * math.pi / 8)

@@ -92,8 +92,6 @@ class VaeDigits(GenerativeModel):
         "to 13.8% each), but their classifier-feature Fréchet distance is 81.9, 212x that of real training "
         "digits (0.387; cgan-digits-mlp: 0.817). 28x28 greyscale digits only.",
     )
-    train_defaults = {"epochs": 150, "batch_size": 128, "checkpoint_every": 5000, "sample_count": 64,
-                      "lr_schedule": "linear"}  # fmt: skip
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)
