@@ -21,7 +21,7 @@ TRUNCATION = Input(
     "float",
     1.0,
     label="truncation ψ",
-    minimum=0.1,
+    minimum=0.6,  # below it the faces wash out into one brown mean face (0.5 already ghostly, 0.1 plain squares)
     maximum=1.0,
     help="scale latents toward the mean (0): lower = more typical, less varied faces",
 )
