@@ -1,6 +1,6 @@
-"""Training throughput: the engine's DCGAN step vs a plain, seed-faithful loop, measured in one run.
+"""Training throughput: the engine's DCGAN step vs a plain loop faithful to the tutorial, measured in one run.
 
-The plain loop is the PyTorch DCGAN tutorial (seed 000) as written: float batches normalised on the host,
+The plain loop is the PyTorch DCGAN tutorial (N. Inkawhich) as written: float batches normalised on the host,
 Sigmoid + BCELoss, two backward passes for D, three `.item()` host syncs per step, default Adam.
 The engine path is `hub_models.engine.Trainer` (the loop `hub-models train` runs) on the `dcgan-faces` plugin,
 with the recipe's options: uint8 data indexed and normalised on the device, BCEWithLogits, bfloat16 autocast,

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from .contract import CardInfo, GenerativeModel, Input, Metric, TrainingSetup
+from .contract import GenerativeModel
 from .errors import DataError, HubModelsError, WeightsError
 from .registry import get_model_class, list_models, load, plugin_errors
+from .spec import CardInfo, Input, Metric, TrainingSetup
 from .version import __version__
 
 __all__ = [

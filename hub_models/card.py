@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData
 
-from .locations import RECIPE_NAME, distribution, hub_repo_id, recipe_path
+from .locations import CURVE_NAME, CURVE_PICTURE, RECIPE_NAME, distribution, hub_repo_id, recipe_path
 from .utils import atomic_path
 
 if TYPE_CHECKING:
@@ -59,16 +59,20 @@ samples = model.generate(16, seed=0{{ example_inputs }})
 ## Training
 
 {{ training }}
-
-## Licence
-
-{{ licence }}
-
-## Source and notes
+{% if source or notes %}
+## Source
 
 {{ source }}
 
 {{ notes }}
+{% endif %}{% if limits %}
+## Limits
+
+{{ limits }}
+{% endif %}
+## Licence
+
+{{ licence }}
 """
 
 
@@ -139,12 +143,19 @@ def eval_command(model: GenerativeModel) -> str | None:
 # Provenance keys that describe the machine a model was trained on rather than the model (kept out of the
 # published config.json and card): data locations are local paths.
 MACHINE_LOCAL = ("data_root",)
+# Engine settings that say how one invocation ran, not what it computed: the same run is reproduced without them.
+INVOCATION_ONLY = ("resume", "progress", "dry_run", "dry_run_steps")
 
 
 def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
-    """Provenance without machine-local paths: no data root, no ``--data PATH`` in the command (the data set is
-    named by ``dataset``, and `hub-models train` finds it in ``$HUB_MODELS_DATA/<dataset>`` without the flag)."""
+    """Provenance that reproduces the run and nothing else: no machine-local paths (no data root, no ``--data
+    PATH`` in the command: the data set is named by ``dataset``, and `hub-models train` finds it in
+    ``$HUB_MODELS_DATA/<dataset>`` without the flag) and no invocation-only settings (``resume``, ``progress``,
+    ``dry_run*``)."""
     public = {key: value for key, value in (provenance or {}).items() if key not in MACHINE_LOCAL}
+    if isinstance(public.get("train_settings"), dict):
+        settings = public["train_settings"]
+        public["train_settings"] = {key: value for key, value in settings.items() if key not in INVOCATION_ONLY}
     if isinstance(public.get("command"), str):
         command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
         command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
@@ -162,6 +173,11 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
     if recipe:
         url = f"https://huggingface.co/{repo_id}/blob/main/{RECIPE_NAME}"
         lines.append(f"The recipe is [`{RECIPE_NAME}`]({url}) in this repository (pass it as `--config`).")
+    if getattr(model, "training_curve", None):
+        lines.append(
+            f"![The primary metric measured during training, by optimiser step]({CURVE_PICTURE}) "
+            f"(the run's evaluations, one per line of [`{CURVE_NAME}`]({CURVE_NAME}))."
+        )
     keys = ("dataset", "steps", "epochs", "seed", "device", "git_revision", "finished")
     lines += [f"- {key}: {prov[key]}" for key in keys if prov.get(key) is not None]
     if prov.get("train_settings"):
@@ -256,4 +272,5 @@ def build_card(model: GenerativeModel, repo_id: str | None = None, recipe: bool 
         licence=_licence(model),
         source=info.source or "",
         notes=info.notes or "",
+        limits=info.limits or "",
     )

@@ -10,13 +10,10 @@ import dataclasses
 import json
 import shlex
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from .errors import HubModelsError
-
-RECIPE_KEYS = {"model", "config", "train"}
 
 
 def _add_hub(p: argparse.ArgumentParser) -> None:
@@ -52,7 +49,12 @@ def build_parser(model_cls: type | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model with the shared engine")
     p.add_argument("model")
-    p.add_argument("--config", type=Path, help="recipe TOML (train/MODEL.toml) with [config] and [train] tables")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="a recipe TOML with [config] and [train] tables (default: the model's own recipe, which produced its "
+        "published weights: `hub-models recipe MODEL` prints it); options given here override its [train]",
+    )
     p.add_argument("--out", type=Path, help="run directory (default: runs/MODEL)")
     p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset> or download)")
     _add_settings(p)
@@ -63,6 +65,9 @@ def build_parser(model_cls: type | None = None) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a model config field (repeatable), e.g. --set lr_g=0.001",
     )
+
+    p = sub.add_parser("recipe", help="print a model's training recipe (what `hub-models train MODEL` trains)")
+    p.add_argument("model", help="a model id, or a recipe variant such as convgan-faces128-gpu")
 
     # -h is ours, not argparse's: the help is printed once the model is known, with the model's own options
     p = sub.add_parser(
@@ -185,24 +190,9 @@ def _typed(cls: type, key: str, raw: str) -> Any:
     return raw
 
 
-def read_recipe(path: Path, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    if not path.is_file():
-        raise HubModelsError(f"recipe {path} not found: recipes live in train/<model>.toml")
-    try:
-        recipe = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise HubModelsError(f"recipe {path} is not valid TOML: {exc}") from None
-    unknown = sorted(set(recipe) - RECIPE_KEYS)
-    if unknown:
-        raise HubModelsError(f"recipe {path} has unknown keys {unknown}; allowed: model, [config], [train]")
-    if recipe.get("model", model_id) != model_id:
-        raise HubModelsError(f"recipe {path} is for {recipe['model']!r}, not {model_id!r}")
-    return dict(recipe.get("config", {})), dict(recipe.get("train", {}))
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    from .registry import conflicts, distribution, get_model_class, list_models, plugin_errors
-    from .weights import has_local_copy, hub_repo_id, pinned_revision
+    from .locations import distribution, has_local_copy, hub_repo_id, pinned_revision
+    from .registry import conflicts, get_model_class, list_models, plugin_errors
 
     for model_id in list_models():
         cls = get_model_class(model_id)
@@ -221,8 +211,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .engine import model_recipe
+    from .locations import bundled_dir, hub_repo_id, pinned_revision
     from .registry import get_model_class
-    from .weights import bundled_dir, hub_repo_id, pinned_revision
 
     cls = get_model_class(args.model)
     bundled = bundled_dir(cls)
@@ -233,7 +224,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "summary": cls.card.summary,
         "dataset": cls.dataset_for(),
         "config_defaults": dataclasses.asdict(cls.Config()),
-        "train_defaults": cls.train_defaults,
+        "recipe": model_recipe(cls).train,
         "inputs": [dataclasses.asdict(spec) for spec in cls.inputs],
         "metrics": [dataclasses.asdict(m) for m in cls.metrics],
         "bundled_weights": str(bundled) if (bundled / "config.json").is_file() else None,
@@ -247,26 +238,32 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .engine import TrainSettings, fit
+    from .engine import TrainSettings, fit, resolve_training
     from .registry import get_model_class
 
     cls = get_model_class(args.model)
-    config, train = read_recipe(args.config, cls.model_id) if args.config else ({}, {})
-    for key, raw in _pairs(args.set, "--set").items():
-        config[key] = _typed(cls.Config, key, raw)
+    overrides = {key: _typed(cls.Config, key, raw) for key, raw in _pairs(args.set, "--set").items()}
     chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)}
-    settings = {**cls.train_defaults, **train, **{k: v for k, v in chosen.items() if v is not None}}
-    settings = TrainSettings.from_dict(settings)
-    from .contract import config_from_dict
-
-    model_config = config_from_dict(cls.Config, config, what=f"{cls.model_id} config")
-    model = cls(model_config)  # the engine draws the initialisation from settings.seed
+    config, settings, recipe = resolve_training(cls, args.config, config_overrides=overrides, settings=chosen)
+    model = cls(config)  # the engine draws the initialisation from settings.seed
     out = args.out or Path("runs") / cls.model_id
     command = " ".join(shlex.quote(a) for a in ["hub-models", *sys.argv[1:]])
     if args.config:
         command = f"hub-models train {cls.model_id} --config {args.config}"
-    export = fit(model, settings, out, data_root=args.data, command=command)
+    export = fit(model, settings, out, data_root=args.data, command=command, recipe=recipe)
     print(f"model written to {export}")
+    return 0
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from .engine import packaged_recipes, recipe_text
+    from .registry import get_model_class, list_models
+
+    own = packaged_recipes()
+    if args.model in own and args.model not in list_models():  # a variant (or the digit models' judge)
+        print(own[args.model].read_text(encoding="utf-8"), end="")
+        return 0
+    print(recipe_text(get_model_class(args.model)), end="")
     return 0
 
 
@@ -288,8 +285,9 @@ def _load(args: argparse.Namespace):
 
 def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
     from .images import save_samples
+    from .inference import optimize_for_inference
 
-    model = _load(args)
+    model = optimize_for_inference(_load(args))  # BatchNorm folded: the same samples up to rounding, faster
     inputs = {**_pairs(args.input, "--input"), **extra}
     samples = model.generate(args.num, seed=args.seed, **inputs)
     output = args.output or Path(f"{model.model_id}-seed{args.seed}.png")
@@ -318,8 +316,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from .locations import hub_repo_id, pinned_revision
     from .registry import get_model_class, list_models
-    from .weights import HubOptions, download, hub_repo_id, pinned_revision
+    from .weights import HubOptions, download
 
     if not args.models and not args.all:
         raise HubModelsError("name the models to download, or pass --all")
@@ -329,8 +328,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         folder = download(hub_repo_id(cls), hub)
         print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
     if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
+        from .locations import ASSETS, hub_asset_repo_id
         from .version import __version__
-        from .weights import ASSETS, hub_asset_repo_id
 
         for name in ASSETS:
             hub = HubOptions(**{**_hub(args), "revision": args.revision or f"v{__version__}"})
@@ -411,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             "list": cmd_list,
             "info": cmd_info,
             "train": cmd_train,
+            "recipe": cmd_recipe,
             "eval": cmd_eval,
             "download": cmd_download,
             "publish": cmd_publish,

@@ -2,7 +2,9 @@
 
 A plugin is a subclass of :class:`GenerativeModel` registered under the entry-point group
 ``hub_models.models`` (name = model id). It declares, as class attributes, what the CLI, the demo and the
-card writer need, so none of them has per-model code:
+card writer need, so none of them has per-model code (the declarations ``Input``, ``Metric``, ``CardInfo`` and
+``TrainingSetup`` are defined in :mod:`hub_models.spec`; a third-party plugin imports all of them, and
+``GenerativeModel``, from ``hub_models``):
 
 - ``model_id``, ``Config`` (a dataclass: architecture and optimiser hyper-parameters, all with defaults),
   ``output`` ("image" or "points"), ``inputs`` (extra ``generate`` arguments, e.g. a digit label),
@@ -37,44 +39,10 @@ from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from .errors import HubModelsError
-
-# The declarations and helpers live one layer down (the engine, weights and metrics use them too); they are
-# re-exported here, the contract's public home.
-from .spec import (
-    MAX_SAMPLES,
-    MAX_SEED,
-    CardInfo,
-    Input,
-    Metric,
-    TrainingSetup,
-    check_count,
-    check_seed,
-    check_steps,
-    config_from_dict,
-    config_to_dict,
-    make_generator,
-    move_to,
-)
+from .spec import CardInfo, Input, Metric, TrainingSetup, check_count, config_from_dict, make_generator, move_to
 
 if TYPE_CHECKING:
     from PIL import Image
-
-__all__ = [
-    "MAX_SAMPLES",
-    "MAX_SEED",
-    "CardInfo",
-    "GenerativeModel",
-    "Input",
-    "Metric",
-    "TrainingSetup",
-    "check_count",
-    "check_seed",
-    "check_steps",
-    "config_from_dict",
-    "config_to_dict",
-    "make_generator",
-    "move_to",
-]
 
 
 class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-models"]):
@@ -92,16 +60,20 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     # revision this version of the plugin loads (None: the tag "v<version of its distribution>"); see weights.py.
     hub_repo: ClassVar[str | None] = None
     hub_revision: ClassVar[str | None] = None
+    # The metric that picks the best export of a run that evaluates itself (eval_every) and draws its curve on the
+    # card; None: the first declared metric that is a result (not a reference number).
+    primary_metric: ClassVar[str | None] = None
 
     # Capabilities beyond generate(), declared so the CLI and the demo never probe with hasattr:
     conditioning: ClassVar[str | None] = None  # the declared input that picks the class, e.g. "label"
     supports_interpolation: ClassVar[bool] = False  # interpolate(seed_a, seed_b, steps, **inputs) is implemented
     supports_reconstruction: ClassVar[bool] = False  # reconstruct(images) is implemented (encoder-decoder models)
-    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()  # dtypes besides float32 that decode() can run in
-    inference_dtype: torch.dtype = torch.float32  # set to one of reduced_precision for faster, approximate samples
+    # dtypes besides float32 whose samples were checked: hub_models.inference may run the network in them
+    reduced_precision: ClassVar[tuple[torch.dtype, ...]] = ()
 
     # ------------------------------------------------------------------ construction
     def __init__(self, config: Any = None) -> None:
+        self.config_from_defaults = config is None  # train() then trains the recipe's [config]
         if config is None:
             config = self.Config()
         elif isinstance(config, dict):
@@ -113,6 +85,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         self.provenance: dict[str, Any] = {}
         self.metric_values: dict[str, Any] = {}
         self.weights_dir: Path | None = None  # set when loaded from disk
+        self.training_curve: list[dict[str, Any]] = []  # evaluations during training (curve.jsonl), if any
 
     def build(self, config: Any) -> nn.Module:
         raise NotImplementedError
@@ -207,19 +180,26 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         """The fixed inputs of the per-epoch sample grid (stored in the checkpoint)."""
         return self.sample_latents(n, generator, **self.parse_inputs({}))
 
-    def train(self, out_dir: str | Path, *, data: str | Path | None = None, **settings: Any) -> Path:
+    def train(
+        self, out_dir: str | Path, *, data: str | Path | None = None, recipe: str | Path | None = None, **settings: Any
+    ) -> Path:
         """Train with the shared engine; returns the exported Hub-layout model directory.
 
-        The run starts from an initialisation drawn from ``seed`` (the networks are rebuilt), so the same
-        settings give the same weights here and through ``hub-models train``.
-
-        ``settings`` are :class:`hub_models.engine.TrainSettings` fields (epochs, steps, batch_size, seed,
-        device, resume, dry_run, ...); unspecified ones come from ``train_defaults``.
+        The run is the model's recipe (``recipe``, else the one its package ships: ``hub-models recipe MODEL``,
+        else ``train_defaults``) with ``settings`` (:class:`hub_models.engine.TrainSettings` fields: epochs, steps,
+        batch_size, seed, device, resume, dry_run, eval_every, ...) over its [train] table. A model built without a
+        config trains the recipe's [config]; one built with a config keeps it. The run starts from an
+        initialisation drawn from ``seed`` (the networks are rebuilt), so the same settings give the same weights
+        here and through ``hub-models train``.
         """
-        from .engine import TrainSettings, fit
+        from .engine import fit, resolve_training
 
-        merged = {**self.train_defaults, **{k: v for k, v in settings.items() if v is not None}}
-        return fit(self, TrainSettings.from_dict(merged), Path(out_dir), data_root=data)
+        own = None if self.config_from_defaults else self.config
+        config, resolved, source = resolve_training(
+            type(self), Path(recipe) if recipe else None, config=own, settings=settings
+        )
+        self.config = config
+        return fit(self, resolved, Path(out_dir), data_root=data, recipe=source)
 
     @classmethod
     def dataset_for(cls, config: Any = None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .errors import HubModelsError
 from .utils import atomic_path, to_uint8
@@ -90,3 +90,50 @@ def save_samples(samples: torch.Tensor, path: str | Path, picture: Image.Image |
             picture = picture if picture is not None else render_grid(samples)
             picture.save(tmp, format="PNG" if suffix == ".png" else "JPEG")
     return path
+
+
+def render_curve(
+    xs: list[float], ys: list[float], x_label: str, y_label: str, title: str = "", size: tuple[int, int] = (640, 400)
+) -> Image.Image:
+    """A line plot of ``ys`` over ``xs`` with labelled, ticked axes, drawn with PIL (matplotlib is no dependency);
+    the best point is marked. Used for the training curve of a model card."""
+    width, height = size
+    left, right, top, bottom = 84, 24, 34, 52
+    picture = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(picture)
+    draw.font = ImageFont.load_default(size=13)
+    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.1, 1e-3)
+    y0, y1 = y0 - pad, y1 + pad
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (
+            left + (x - x0) / (x1 - x0) * (width - left - right),
+            top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom),
+        )
+
+    ink, grey = (40, 40, 40), (225, 225, 225)
+    for k in range(6):  # ticks and grid lines, 5 intervals per axis
+        tx, ty = x0 + (x1 - x0) * k / 5, y0 + (y1 - y0) * k / 5
+        gx, _ = px(tx, y0)
+        _, gy = px(x0, ty)
+        draw.line([(gx, top), (gx, height - bottom)], fill=grey)
+        draw.line([(left, gy), (width - right, gy)], fill=grey)
+        draw.text((gx, height - bottom + 6), f"{tx:.4g}", fill=ink, anchor="ma")
+        draw.text((left - 6, gy), f"{ty:.4g}", fill=ink, anchor="rm")
+    draw.rectangle([left, top, width - right, height - bottom], outline=ink)
+    points = [px(x, y) for x, y in zip(xs, ys, strict=True)]
+    if len(points) > 1:
+        draw.line(points, fill=(31, 119, 180), width=2)
+    for x, y in points:
+        draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(31, 119, 180))
+    draw.text(((left + width - right) / 2, height - 18), x_label, fill=ink, anchor="mm")
+    label = Image.new("RGB", (height - top - bottom, 16), "white")  # the y label, written sideways
+    ImageDraw.Draw(label).text((label.width / 2, 8), y_label, fill=ink, anchor="mm", font=draw.font)
+    picture.paste(label.rotate(90, expand=True), (6, top))
+    if title:
+        draw.text((width / 2, 16), title, fill=ink, anchor="mm")
+    return picture

@@ -48,6 +48,8 @@ WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 SAMPLE_NAME = "sample.png"
 RECIPE_NAME = "recipe.toml"
+CURVE_NAME = "curve.jsonl"  # the evaluations during training: one JSON object per line (step, metrics)
+CURVE_PICTURE = "curve.png"  # the model's primary metric drawn from it, shown on the card
 DEFAULT_ORG = "hub-models"
 ORG_ENV = "HUB_MODELS_ORG"
 ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
@@ -133,13 +135,11 @@ def pinned_revision(model_cls: type[GenerativeModel]) -> str:
 
 
 def recipe_path(model_cls: type[GenerativeModel]) -> Path | None:
-    """The training recipe of a model's published weights: ``<package>/recipes/<id>.toml`` (shipped with the
-    package) or ``train/<id>.toml`` next to the package in a source checkout."""
+    """The training recipe of a model's published weights: ``<package>/recipes/<id>.toml``, shipped with the
+    package (hub-models' own checkout shows that folder as ``train/`` too)."""
     try:
         package = Path(str(resources.files(model_cls.__module__.split(".")[0])))
     except (AttributeError, TypeError, ModuleNotFoundError):  # a module built at run time has no package files
         return None
-    for candidate in (package / "recipes", package.parent / "train"):
-        if (candidate / f"{model_cls.model_id}.toml").is_file():
-            return candidate / f"{model_cls.model_id}.toml"
-    return None
+    path = package / "recipes" / f"{model_cls.model_id}.toml"
+    return path if path.is_file() else None

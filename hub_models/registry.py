@@ -21,22 +21,8 @@ import torch
 from . import locations
 from .contract import GenerativeModel
 from .errors import HubModelsError, WeightsError
-from .locations import CONFIG_NAME, GROUP, OWN_DISTRIBUTION, dist_name, dist_version, distribution
+from .locations import CONFIG_NAME, dist_name, dist_version
 from .weights import HubOptions, download, load_weights, parse_repo_ref
-
-__all__ = [
-    "GROUP",
-    "OWN_DISTRIBUTION",
-    "Conflict",
-    "conflicts",
-    "distribution",
-    "get_model_class",
-    "list_models",
-    "load",
-    "load_any",
-    "plugin_errors",
-    "refresh",
-]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 ``Input``, ``Metric``, ``CardInfo`` and ``TrainingSetup`` are what a plugin declares or returns; the helpers check
 seeds and counts, make the latents' generator, move tensors and (de)serialise config dataclasses strictly. They
-live below :mod:`hub_models.contract` (which re-exports them, so ``from hub_models.contract import Input`` works)
-because the engine, the weights code and the metrics use them while the contract's front door calls those layers.
+live below :mod:`hub_models.contract` (the ``GenerativeModel`` base class) because the engine, the weights code and
+the metrics use them while the base class calls those layers. Plugins in this package import them from here;
+third-party plugins from ``hub_models``, the package's public API.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class CardInfo:
     tags: tuple[str, ...] = ()
     pipeline_tag: str = "unconditional-image-generation"
     source: str = ""  # the tutorial or paper the architecture follows
-    notes: str = ""  # data terms, known limitations, what changed from the source
+    notes: str = ""  # how it was trained: what changed from the source, the recipe, the training curve
+    limits: str = ""  # what it cannot do, goals not met, data terms
     template: str = ""  # a card body of another kind (the fields of card.TEMPLATE); "" = a generative model's
 
 
@@ -177,3 +179,33 @@ def is_measurement(value: Any) -> bool:
     if isinstance(value, dict):
         return all(is_measurement(v) and not isinstance(v, dict) for v in value.values())
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def primary_metric(model: Any) -> Metric | None:
+    """The metric that picks a run's best export and draws its curve: the model's ``primary_metric`` key, else
+    its first declared metric that is a result (not a reference number about the data)."""
+    declared = [m for m in getattr(model, "metrics", ()) if not m.reference]
+    key = getattr(model, "primary_metric", None)
+    chosen = [m for m in declared if m.key == key] if key else declared
+    return chosen[0] if chosen else None
+
+
+def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str) -> Any:
+    """``metric`` over the optimiser steps of a training curve's ``rows`` (curve.jsonl), as a PIL picture with
+    labelled axes; None when the rows hold no value of it."""
+    from .images import render_curve
+
+    if metric is None:
+        return None
+    points = [(row["step"], row[metric.key]) for row in rows if is_measurement(row.get(metric.key))]
+    points = [(step, value) for step, value in points if not isinstance(value, dict)]
+    if not points:
+        return None
+    better = "higher" if metric.higher_is_better else "lower"
+    return render_curve(
+        [p[0] for p in points],
+        [p[1] for p in points],
+        x_label="optimiser step",
+        y_label=f"{metric.name} ({better} is better)",
+        title=f"{title}: {metric.name} during training",
+    )

@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from .contract import CardInfo, GenerativeModel, Input, Metric
+from .contract import GenerativeModel
+from .spec import CardInfo, Input, Metric
 
 
 def check_declarations(cls: type[GenerativeModel]) -> None:
@@ -58,7 +59,8 @@ def check_generate(model: GenerativeModel) -> torch.Tensor:
 
 
 def check_round_trip(model: GenerativeModel, directory: Path) -> None:
-    from .weights import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, load_weights
+    from .locations import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+    from .weights import load_weights
 
     model.save_pretrained(directory)
     for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):

@@ -1,7 +1,7 @@
 """Weights on disk and on the Hugging Face Hub: resolve a reference, load strictly, save, push one model.
 
 Every model has a Hub repo (``hub_repo_id``) and a pinned revision (``pinned_revision``), both defined in
-:mod:`hub_models.locations` (and re-exported here).
+:mod:`hub_models.locations`.
 
 A weights reference resolves in this order:
 1. an explicit reference: a local directory in the Hub layout (``config.json``, ``model.safetensors``,
@@ -35,65 +35,29 @@ from safetensors.torch import load_model, save_model
 
 from .card import EVAL_RESULTS_NAME, build_card, eval_results_yaml, public_provenance
 from .errors import WeightsError
+from .inference import is_inference_only
 from .locations import (
-    ASSETS,
     CARD_NAME,
     CONFIG_NAME,
-    DEFAULT_ORG,
-    ORG_ENV,
+    CURVE_NAME,
+    CURVE_PICTURE,
     RECIPE_NAME,
     SAMPLE_NAME,
     WEIGHTS_NAME,
     bundled_dir,
     distribution,
     has_local_copy,
-    hub_asset_repo_id,
     hub_repo_id,
     pinned_revision,
-    recipe_path,
 )
-from .spec import config_from_dict, config_to_dict, is_measurement
+from .spec import config_from_dict, config_to_dict, curve_picture, is_measurement, primary_metric
 from .utils import atomic_path
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
 
-__all__ = [  # the names of the Hub layout and of a model's whereabouts are re-exported from locations
-    "ASSETS",
-    "CARD_NAME",
-    "CONFIG_NAME",
-    "DEFAULT_ORG",
-    "EVAL_RESULTS",
-    "HUB_FILES",
-    "MODEL_FILES",
-    "ORG_ENV",
-    "RECIPE_NAME",
-    "SAMPLE_NAME",
-    "WEIGHTS_NAME",
-    "HubOptions",
-    "bundled_dir",
-    "config_document",
-    "download",
-    "has_local_copy",
-    "hub_asset_repo_id",
-    "hub_errors",
-    "hub_repo_id",
-    "load_weights",
-    "parse_repo_ref",
-    "pinned_revision",
-    "public_provenance",
-    "push_model",
-    "read_config",
-    "recipe_path",
-    "resolve_weights",
-    "rewrite_docs",
-    "update_metrics",
-    "write_model_files",
-    "write_weights",
-]
-
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
-MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS]
+MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS, CURVE_NAME, CURVE_PICTURE]
 HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -236,26 +200,13 @@ def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, 
         raise WeightsError(f"{path} has no 'architecture' section: re-export the checkpoint with hub-models")
     arch = config["architecture"]
     expected = {f.name for f in dataclasses.fields(model_cls.Config)}
-    # training-only keys added after checkpoints were published take their defaults (the Config says which)
-    optional = set(getattr(model_cls.Config, "optional_on_load", ()))
-    missing = sorted(expected - set(arch) - optional) if isinstance(arch, dict) else []
+    missing = sorted(expected - set(arch)) if isinstance(arch, dict) else []
     if missing:
         raise WeightsError(f"{path} is missing config keys {missing}: re-export the checkpoint with hub-models")
-    # keys that older checkpoints recorded but the architecture never used: dropped when they hold the value the
-    # code has always used, refused otherwise (a checkpoint made for something this code does not build)
-    for key, value in getattr(model_cls.Config, "retired_on_load", {}).items():
-        if isinstance(arch, dict) and key in arch:
-            if arch[key] != value:
-                raise WeightsError(
-                    f"{path} sets {key} = {arch[key]!r}, but {model_cls.model_id} is built for {value!r} only: "
-                    f"pick weights made for {model_cls.model_id}"
-                )
-            arch = {k: v for k, v in arch.items() if k != key}
-    # metrics are numbers; the text older checkpoints kept beside them (eval_command, fid_protocol) is now
-    # written by the card from the declared metrics
-    recorded = config.get("metrics")
-    metrics = {k: v for k, v in recorded.items() if is_measurement(v)} if isinstance(recorded, dict) else {}
-    return {**config, "architecture": arch, "metrics": metrics}
+    metrics = config.get("metrics", {})
+    if not isinstance(metrics, dict) or not all(is_measurement(v) for v in metrics.values()):
+        raise WeightsError(f"{path}: 'metrics' must map names to numbers: re-export the checkpoint with hub-models")
+    return config
 
 
 def load_weights(
@@ -288,7 +239,22 @@ def load_weights(
     model.provenance = config.get("provenance", {})
     model.metric_values = config.get("metrics", {})
     model.weights_dir = directory
+    model.training_curve = read_curve(directory)
     return model.to(device)
+
+
+def read_curve(directory: Path) -> list[dict[str, Any]]:
+    """The evaluations during training of a checkpoint (its curve.jsonl), or [] when it has none."""
+    path = directory / CURVE_NAME
+    if not path.is_file():
+        return []
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path} is not JSON lines ({exc}): the file is corrupt, re-download it") from None
+    if not all(isinstance(row, dict) and isinstance(row.get("step"), int) for row in rows):
+        raise WeightsError(f"{path}: every line must be an object with an integer step")
+    return rows
 
 
 def config_document(model: GenerativeModel) -> dict[str, Any]:
@@ -313,15 +279,34 @@ def write_model_files(model: GenerativeModel, directory: Path) -> None:
     ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
     """
     write_weights(model, directory)
+    write_curve(model, directory)
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
     (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
 
 
+def write_curve(model: GenerativeModel | Any, directory: Path) -> None:
+    """The model's training curve (its evaluations during training) as curve.jsonl and curve.png, when it has one."""
+    rows = getattr(model, "training_curve", None)
+    if not rows:
+        return
+    with atomic_path(directory / CURVE_NAME) as tmp:
+        tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    picture = curve_picture(rows, primary_metric(model), model.model_id)
+    if picture is not None:
+        with atomic_path(directory / CURVE_PICTURE) as tmp:
+            picture.save(tmp, format="PNG")
+
+
 def write_weights(model: GenerativeModel | Any, directory: Path) -> None:
     """config.json, model.safetensors and the evaluation results of ``model`` (a plugin, or another trainable with
     the same declarations, such as the MNIST classifier of the digit metrics), each file atomically."""
+    if is_inference_only(model.net):
+        raise WeightsError(
+            "this copy of the model was made by optimize_for_inference (BatchNorm folded into the convolutions) "
+            "for sampling only: save the model as it was loaded"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     _write_json(directory / CONFIG_NAME, config_document(model))
     with atomic_path(directory / WEIGHTS_NAME) as tmp:

@@ -257,7 +257,8 @@ def test_tabs_choose_models_by_their_declarations(monkeypatch):
     """No tab names model ids: a third-party conditional image plugin lands in the class picker unchanged."""
     from hub_models import registry
     from hub_models.app import checks
-    from hub_models.contract import CardInfo, GenerativeModel, Input
+    from hub_models.contract import GenerativeModel
+    from hub_models.spec import CardInfo, Input
 
     assert set(checks.tab_models("faces")) == {"dcgan-faces", "convgan-faces128"}
     assert set(checks.tab_models("classes")) == {"cgan-digits", "cgan-digits-mlp"}

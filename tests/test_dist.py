@@ -21,7 +21,8 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import hub_models
 from hub_models.card import EVAL_RESULTS_NAME, build_card, eval_results_yaml
-from hub_models.weights import bundled_dir, has_local_copy, load_weights
+from hub_models.locations import bundled_dir, has_local_copy
+from hub_models.weights import load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_WHEEL = 5 * 1024 * 1024

@@ -50,6 +50,22 @@ def assert_same_tensors(a: Path, b: Path) -> None:
         assert torch.equal(ta[key], tb[key]), f"{key} differs"
 
 
+def train_then_sigkill(args: list[str], ckpt: Path, at_step: int, timeout: float = 300) -> int:
+    """Start `hub-models train ARGS`, SIGKILL it once its checkpoint ``ckpt`` reaches ``at_step``; the step it holds."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hub_models.cli", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline and child.poll() is None:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= at_step:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    return load_checkpoint(ckpt)["step"]
+
+
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     straight = tmp_path / "straight"
     proc = cli("train", *TRAIN, "--out", str(straight))
@@ -57,20 +73,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
     killed = tmp_path / "killed"
     ckpt = killed / "checkpoint.safetensors"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "hub_models.cli", "train", *TRAIN, "--out", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and child.poll() is None:
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 100:
-            break
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    step = load_checkpoint(ckpt)["step"]
+    step = train_then_sigkill([*TRAIN, "--out", str(killed)], ckpt, 100)
     assert 100 <= step < 1500
     assert not (killed / "model").exists()
 
@@ -333,47 +336,105 @@ def test_recipe_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "batch_size must be a positive integer" in proc.stderr
 
 
+# Settings that do not change a run's weights: where it ran (a recipe's device = "auto" resolves to the machine's) and
+# how often it measures itself; the bundled runs recorded the device they resolved to and predate eval_every.
+NOT_IN_THE_WEIGHTS = ("device", "eval_every", "eval_samples")
+
+
 def test_every_bundled_checkpoint_has_the_recipe_it_was_trained_with():
-    """Each bundled run has train/<name>.toml, and the settings it finished with (recorded in config.json) are it."""
-    from hub_models.cli import read_recipe
+    """Each bundled run has its recipe in the package, and the settings it finished with (in config.json) are it."""
+    from hub_models.engine import packaged_recipes, read_recipe
 
     root = Path(__file__).resolve().parents[1]
     bundled = sorted((root / "hub_models" / "weights").glob("*/config.json"))
+    recipes = packaged_recipes()
     assert bundled
     for config_path in bundled:
         name = config_path.parent.name
-        recipe = root / "train" / f"{name}.toml"
-        assert recipe.is_file(), f"no recipe train/{name}.toml for bundled {name}"
-        if name == "mnist-classifier":  # the judge has its own trainer and recipe format
-            continue
+        assert name in recipes, f"no recipe hub_models/recipes/{name}.toml for bundled {name}"
         written = json.loads(config_path.read_text())
-        config, train = read_recipe(recipe, name)
+        recipe = read_recipe(recipes[name], name)
         trained = written["provenance"]["train_settings"]
-        assert {k: trained.get(k) for k in train} == train, f"train/{name}.toml [train] differs from the bundled run"
-        assert {k: written["architecture"].get(k) for k in config} == config, f"train/{name}.toml [config] differs"
+        train = {k: v for k, v in recipe.train.items() if k not in NOT_IN_THE_WEIGHTS}
+        assert {k: trained.get(k) for k in train} == train, f"{name}.toml [train] differs from the bundled run"
+        assert recipe.train.get("device", "auto") in ("auto", trained["device"]), name
+        config = recipe.config
+        assert {k: written["architecture"].get(k) for k in config} == config, f"{name}.toml [config] differs"
 
 
-def test_every_recipe_is_valid():
-    """Each train/*.toml names a registered model, and its [config] and [train] tables are accepted as-is."""
-    import tomllib
-
-    from hub_models.cli import read_recipe
-    from hub_models.contract import config_from_dict
-    from hub_models.engine import TrainSettings
+def test_every_recipe_is_valid_and_train_is_the_packaged_folder():
+    """Each packaged recipe names a known model, its tables are accepted as-is, it runs on any machine, and the
+    checkout's train/ is that folder (never a second copy)."""
+    from hub_models.engine import TrainSettings, packaged_recipes, read_recipe
     from hub_models.metrics.mnist_classifier import ClassifierModel
     from hub_models.registry import get_model_class
+    from hub_models.spec import config_from_dict
 
     root = Path(__file__).resolve().parents[1]
-    recipes = sorted((root / "train").glob("*.toml"))
-    assert len(recipes) >= 8
-    for path in recipes:
-        # the recipe names its model (train/convgan-faces128-gpu.toml: convgan-faces128); the digit models' judge
-        # is trained by the engine too, but it is not a plugin
-        model_id = tomllib.loads(path.read_text(encoding="utf-8")).get("model", path.stem)
-        cls = ClassifierModel if model_id == "mnist-classifier" else get_model_class(model_id)
-        config, train = read_recipe(path, cls.model_id)
-        config_from_dict(cls.Config, config, what=path.name)
-        TrainSettings.from_dict({**cls.train_defaults, **train})
+    assert (root / "train").resolve() == (root / "hub_models" / "recipes").resolve()
+    recipes = packaged_recipes()
+    assert len(recipes) >= 10
+    for name, path in recipes.items():
+        # a recipe names its model (convgan-faces128-gpu.toml: convgan-faces128); the digit models' judge is
+        # trained by the engine too, but it is not a plugin
+        recipe = read_recipe(path)
+        cls = ClassifierModel if recipe.model_id == "mnist-classifier" else get_model_class(recipe.model_id)
+        config_from_dict(cls.Config, recipe.config, what=path.name)
+        settings = TrainSettings.from_dict(recipe.train)
+        assert settings.device == "auto", f"{name}: a recipe must run on any machine (device = 'auto')"
+
+
+def test_no_config_trains_exactly_the_recipe(tmp_path, monkeypatch):
+    """`hub-models train MODEL`, `Model().train()` and the judge's trainer, given no recipe, hand the engine the
+    settings and config of the model's packaged recipe (the one that produced its bundled weights)."""
+    import tomllib
+
+    import hub_models.engine
+    from hub_models import cli as cli_module
+    from hub_models.engine import TrainSettings, packaged_recipes
+    from hub_models.locations import BUILTIN_MODELS
+    from hub_models.metrics import mnist_classifier as mc
+    from hub_models.registry import get_model_class
+
+    seen = []
+
+    def fake_fit(model, settings, out_dir, data_root=None, command=None, recipe=None):
+        seen.append((model.model_id, settings, model.config))
+        return Path(out_dir) / "model"
+
+    monkeypatch.setattr(hub_models.engine, "fit", fake_fit)
+    monkeypatch.setattr(mc, "fit", fake_fit)
+    monkeypatch.setattr(mc, "update_metrics", lambda *a: None)
+    monkeypatch.setattr(mc.ClassifierModel, "evaluate", lambda self, data=None: {})
+    recipes = packaged_recipes()
+    for model_id in [*BUILTIN_MODELS, "mnist-classifier"]:
+        table = tomllib.loads(recipes[model_id].read_text())
+        cls = mc.ClassifierModel if model_id == "mnist-classifier" else get_model_class(model_id)
+        expected = (model_id, TrainSettings.from_dict(table["train"]), cls.Config(**table.get("config", {})))
+        seen.clear()
+        if model_id == "mnist-classifier":
+            mc.train_classifier(tmp_path)
+            assert mc.main(["--out", str(tmp_path)]) == 0
+        else:
+            assert cli_module.main(["train", model_id, "--out", str(tmp_path)]) == 0
+            cls().train(tmp_path)
+        assert seen == [expected, expected], model_id
+    # a model built with its own config keeps it; options given override the recipe's [train]
+    seen.clear()
+    gan = get_model_class("gan-digits-mlp")
+    gan(gan.Config(r1_gamma=0.0)).train(tmp_path, epochs=2)
+    assert seen[0][2].r1_gamma == 0.0 and seen[0][1].epochs == 2 and seen[0][1].ema_decay == 0.999
+
+
+def test_recipe_command_prints_the_packaged_recipe():
+    from hub_models.engine import packaged_recipes
+
+    recipes = packaged_recipes()
+    for name in ("gan-digits-mlp", "convgan-faces128-gpu", "mnist-classifier"):
+        proc = cli("recipe", name)
+        assert proc.returncode == 0 and proc.stdout == recipes[name].read_text(), name
+    proc = cli("recipe", "no-such-model")
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
 
 
 @pytest.mark.skipif(
@@ -540,6 +601,9 @@ def test_every_train_setting_is_a_cli_option_with_help(tmp_path):
     assert proc.returncode == 0, proc.stderr
     trained = json.loads((out / "model" / "config.json").read_text())["provenance"]["train_settings"]
     assert (trained["lr_schedule"], trained["ema_decay"], trained["log_every"]) == ("linear", 0.9, 4)
+    # what reproduces the run, not how this invocation ran: no progress/resume/dry-run flags in config or card
+    assert not {"progress", "resume", "dry_run", "dry_run_steps"} & set(trained)
+    assert '"progress"' not in (out / "model" / "README.md").read_text()
     proc = cli("train", "gan-ring8", "--lr-schedule", "cosine", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "invalid choice: 'cosine'" in proc.stderr
 

@@ -1,4 +1,4 @@
-"""Face models: data readers, generation (truncation, interpolation, BN folding), training, FID."""
+"""Face models: data readers, generation (truncation, interpolation), training, FID."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import hub_models
 from hub_models.data import faces
 from hub_models.errors import DataError, HubModelsError
 from hub_models.models.dcgan_faces import DcganFaces
-from hub_models.models.face_helpers import fold_batchnorm
 from hub_models.testing import check_plugin
 
 WEIGHTS = Path(hub_models.__file__).parent / "weights"
@@ -95,27 +94,6 @@ def test_dcgan_follows_the_contract_and_trains_on_a_folder(tmp_path):
     check_plugin(DcganFaces, tmp_path, train=True, data_root=write_faces(tmp_path / "imgs"))
 
 
-def test_batchnorm_folding_matches_the_unfused_network():
-    torch.manual_seed(0)
-    model = DcganFaces()
-    with torch.no_grad():  # non-trivial running statistics
-        model.net.train()
-        for _ in range(3):
-            model.net(torch.randn(16, 100, 1, 1))
-    model.net.eval()
-    z = torch.randn(8, 100, 1, 1)
-    with torch.inference_mode():
-        plain = model.net(z)
-        fused = fold_batchnorm(model.net.main)(z)
-    assert len(fold_batchnorm(model.net.main)) < len(model.net.main)
-    torch.testing.assert_close(fused, plain, atol=1e-4, rtol=1e-4)
-    # generate() uses the fused copy and notices when the weights change
-    before = model.generate(2, seed=1)
-    with torch.no_grad():
-        model.net.main[0].weight.mul_(2)
-    assert not torch.equal(before, model.generate(2, seed=1))
-
-
 def test_truncation_and_interpolation():
     torch.manual_seed(0)
     model = DcganFaces()
@@ -129,6 +107,25 @@ def test_truncation_and_interpolation():
         model.generate(2, truncation=1.5)
     with pytest.raises(HubModelsError, match="steps"):
         model.interpolate(1, 2, steps=1)
+
+
+def test_interpolation_walks_the_great_circle_between_the_two_latents():
+    """Frames follow the sphere, not the chord: every latent keeps the endpoints' norm (a linear path sags ~30% in
+    the middle for two random 100-d latents) and the angle advances by steps equal within 2% (the endpoints'
+    norms differ a little)."""
+    model = DcganFaces()
+    seen = []
+    decode = model.decode
+    model.decode = lambda latents, *args: seen.append(latents.flatten(1).double()) or decode(latents, *args)
+    model.interpolate(1, 2, steps=9)
+    path = seen[0]
+    a, b = path[0], path[-1]
+    norms = path.norm(dim=1)
+    assert float(norms.min()) > 0.97 * min(float(a.norm()), float(b.norm()))
+    unit = path / norms[:, None]
+    angles = torch.arccos((unit[:-1] * unit[1:]).sum(1).clamp(-1, 1))
+    torch.testing.assert_close(angles, angles.mean().expand_as(angles), atol=0, rtol=0.02)  # a chord: ±40%
+    torch.testing.assert_close(angles.sum(), torch.arccos((unit[0] * unit[-1]).sum()), atol=1e-4, rtol=0)
 
 
 def test_bundled_dcgan_loads_and_generates_and_says_non_commercial():
@@ -189,7 +186,7 @@ def test_full_fid_protocol_meets_the_card(model_id):
     assert measured["fid"] == pytest.approx(model.metric_values["fid"], rel=0.02)
 
 
-def test_convgan128_follows_the_contract_trains_and_folds(tmp_path):
+def test_convgan128_follows_the_contract_and_trains(tmp_path):
     from hub_models.models.convgan_faces128 import ConvganFaces128
 
     check_plugin(ConvganFaces128, tmp_path, train=True, data_root=write_faces(tmp_path / "imgs", n=24))
@@ -197,11 +194,30 @@ def test_convgan128_follows_the_contract_trains_and_folds(tmp_path):
     model = ConvganFaces128()
     images = model.generate(2, seed=0)
     assert images.shape == (2, 3, 128, 128)
-    z = torch.randn(2, 100)
-    with torch.inference_mode():
-        torch.testing.assert_close(model.decode(z), model.net.eval()(z), atol=1e-4, rtol=1e-4)  # BN folded
-    assert len(fold_batchnorm(model.net.model)) < len(model.net.model)
     assert model.interpolate(3, 4, steps=3).shape == (3, 3, 128, 128)
+
+
+def test_convgan128_ttur_and_r1_reach_the_discriminators_update():
+    """lr_d gives D its own learning rate (G keeps lr); r1_gamma adds the R1 penalty to what D descends."""
+    from hub_models.models.convgan_faces128 import ConvganFaces128, ConvganFaces128Config
+
+    batch = {"images": torch.randint(0, 256, (2, 3, 128, 128), dtype=torch.uint8)}
+    config = ConvganFaces128Config(lr=1e-4, lr_d=4e-4, r1_gamma=1.0, flip=False)
+    torch.manual_seed(0)
+    model = ConvganFaces128(config)
+    setup = model.setup_training(torch.device("cpu"))
+    assert setup.optimizers["generator"].param_groups[0]["lr"] == 1e-4
+    assert setup.optimizers["discriminator"].param_groups[0]["lr"] == 4e-4
+    losses = model.train_step(setup, batch)
+    assert float(losses["penalty_d"].detach()) > 0
+    # the same step without R1 leaves D elsewhere: the penalty's gradient was part of D's update
+    disc_with = [p.detach().clone() for p in setup.nets["discriminator"].parameters()]
+    torch.manual_seed(0)
+    model = ConvganFaces128(ConvganFaces128Config(lr=1e-4, lr_d=4e-4, flip=False))
+    setup = model.setup_training(torch.device("cpu"))
+    assert "penalty_d" not in model.train_step(setup, batch)
+    disc_without = list(setup.nets["discriminator"].parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(disc_with, disc_without))
 
 
 def test_plugins_are_single_files():
@@ -210,7 +226,7 @@ def test_plugins_are_single_files():
     from pathlib import Path
 
     import hub_models
-    from hub_models.models import BUILTIN_MODELS
+    from hub_models.locations import BUILTIN_MODELS
 
     plugin_modules = {value.split(":")[0] for value in BUILTIN_MODELS.values()}
     for module in plugin_modules:

@@ -22,8 +22,8 @@ from conftest import set_hf_offline
 import hub_models
 from hub_models.errors import WeightsError
 from hub_models.hub import push
+from hub_models.locations import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME
 from hub_models.models.toy2d import GanToy2D
-from hub_models.weights import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME
 
 MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME)
 
@@ -193,7 +193,7 @@ def test_hand_built_cache_offline(hf_cache, run_dir, monkeypatch):
     assert "corrupt or truncated" in weights_error("org/hand")
 
 
-# ---------------------------------------------------------------------------------------------- issue 12
+# ------------------------------------------------------------------------------ download arguments, cache, pins
 
 
 def test_from_pretrained_forwards_the_download_arguments(local_hub, run_dir, tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def published_toy(local_hub, monkeypatch):
 
 def test_without_a_local_copy_weights_come_from_the_pinned_revision(published_toy, monkeypatch, capsys):
     from hub_models.cli import main
-    from hub_models.weights import bundled_dir
+    from hub_models.locations import bundled_dir
 
     hub, tag = published_toy, f"v{hub_models.__version__}"
     assert hub.repos["org/gan-toy2d"]["tags"] == {tag: hub.repos["org/gan-toy2d"]["branches"]["main"]}
@@ -325,7 +325,7 @@ def test_publish_pushes_cards_naming_their_repo_and_pins_a_tag(local_hub, monkey
 
 
 def bundled(model_id: str) -> Path:
-    from hub_models.weights import bundled_dir
+    from hub_models.locations import bundled_dir
 
     return bundled_dir(hub_models.get_model_class(model_id))
 

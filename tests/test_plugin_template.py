@@ -48,14 +48,6 @@ def cli(site: Path | None, *args: str) -> subprocess.CompletedProcess:
     return run(site, sys.executable, "-m", "hub_models.cli", *args)
 
 
-def test_the_readme_plugin_guide_is_the_template():
-    import re
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "class SpiralGAN" in b)
-    assert block in (TEMPLATE / "hub_models_spiral" / "spiral.py").read_text(encoding="utf-8")
-
-
 def test_the_installed_template_works_through_the_cli_and_its_own_tests(installed, tmp_path):
     listed = cli(installed, "list")
     assert listed.returncode == 0, listed.stderr

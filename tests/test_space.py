@@ -1,5 +1,5 @@
 """The demo as a public Hugging Face Space: ZeroGPU-safe calls, the launch options a Space and a plugin author
-use, and visitors who are many, careless or hostile (issue 11). One shared server for most tests."""
+use, and visitors who are many, careless or hostile. One shared server for most tests."""
 
 from __future__ import annotations
 
@@ -295,7 +295,6 @@ def test_space_requirements_are_packages_not_the_project():
     assert (ROOT / fields["app_file"]).is_file()
     lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
     lines = [line for line in lines if line]
-    assert "torch==2.14.1" in lines and "torchvision==0.29.1" in lines
     assert not any(line.startswith((".", "-e", "/")) for line in lines), "the builder installs before the repo is there"
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..registry import get_model_class, list_models
+from ..spec import MAX_SEED
 from .checks import (
     MAX_UPLOAD_BYTES,
     check_every_class,
@@ -249,20 +249,14 @@ class Handlers:
     def toy_train(self, target: str, steps: Any, seed: Any) -> Iterator[tuple[gr.ScatterPlot, str]]:
         """Train a fresh copy of the toy GAN in-process (CPU), yielding the moving distribution 20 times: each
         frame replaces the plot, and the text says the step (no progress bar over the plot it would hide)."""
-        from ..engine import Trainer, TrainSettings
+        from ..engine import Trainer, resolve_training
 
         base = self.toy_model(target)
         steps, seed = limited(steps, "steps", "toy_steps"), whole(seed, "seed", 0, MAX_SEED)
-        # the engine's own step API with the recipe's batch and schedule, scaled to this run: one training loop
-        settings = TrainSettings(
-            steps=steps,
-            seed=seed,
-            batch_size=base.train_defaults.get("batch_size", 256),
-            lr_schedule=base.train_defaults.get("lr_schedule", "constant"),
-            device="cpu",
-            progress=False,
-        )
-        model = type(base)(base.config)
+        # the engine's own step API with the model's recipe, scaled to this run's steps: one training loop
+        run = {"steps": steps, "seed": seed, "device": "cpu", "progress": False}
+        config, settings, _ = resolve_training(type(base), settings=run)
+        model = type(base)(config)
         trainer = Trainer(model, settings, model.load_data(None), device=torch.device("cpu"))
         real = model.reference_points()
         every = max(1, steps // 20)

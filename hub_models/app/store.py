@@ -10,6 +10,7 @@ import torch
 
 from ..contract import GenerativeModel
 from ..errors import HubModelsError
+from ..inference import optimize_for_inference
 from ..registry import load
 
 try:  # on a ZeroGPU Space, GPU work must run inside functions wrapped by spaces.GPU
@@ -62,8 +63,9 @@ class ModelStore:
             except HubModelsError as exc:
                 self._errors[model_id] = f"{model_id} is not available: {exc}"
                 raise HubModelsError(self._errors[model_id]) from None
-            if torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16():
-                model.inference_dtype = torch.bfloat16  # ~3x faster faces on this CPU, pixels within 2/255
+            fast = torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16()
+            # BatchNorm folded; bfloat16 where the model allows it: ~3x faster faces on a bf16 CPU, pixels within 6/255
+            model = optimize_for_inference(model, torch.bfloat16 if fast else torch.float32)
             self._models[model_id] = model
             return model
 

@@ -8,17 +8,17 @@ from typing import Any
 
 import gradio as gr
 
-from ..contract import MAX_SEED
 from ..errors import HubModelsError
 from ..registry import get_model_class, list_models, plugin_errors
+from ..spec import MAX_SEED
 from .checks import LIMITS, class_choices, friendly, friendly_stream, tab_models, user_error
 from .handlers import Handlers
 from .links import Tab, initial_results, link_text, linker
 from .store import ModelStore
 from .waiting import BUSY, TRAIN_CONCURRENCY, TRAIN_GROUP, TRAIN_QUEUE, Waiting
 
-# The model each tab opens on when it is installed and loads (the seed's own); the tab's list still comes from
-# the plugins' declarations.
+# The model each tab opens on when it is installed and loads (the first model of its kind); the tab's list still
+# comes from the plugins' declarations.
 TAB_DEFAULTS = {"faces": "dcgan-faces", "classes": "cgan-digits", "points": "gan-toy2d"}
 PICK_BRUSH = """() => {
   let tries = 0;

@@ -24,6 +24,11 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import DataError
 from ..utils import atomic_path
 
+# the terms every model trained on these faces states on its card
+CELEBA_NOTE = (
+    "Trained on CelebA (Liu et al., CUHK MMLab): **non-commercial research use only, CelebA terms**. The "
+    "weights may reproduce features of people in the training set."
+)
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 CACHE = Path(os.environ.get("HUB_MODELS_CACHE", Path.home() / ".cache" / "hub_models")) / "faces"
 

@@ -25,8 +25,10 @@ from ..spec import config_to_dict
 from ..utils import atomic_path, git_revision, library_versions, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistContext, state_digest
+from .evaluation import Evaluator
+from .recipe import Recipe
 from .settings import TrainSettings
-from .trainer import Trainable, Trainer
+from .trainer import INVOCATION_ONLY, Trainable, Trainer
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
@@ -41,13 +43,16 @@ def fit(
     out_dir: Path,
     data_root: str | Path | None = None,
     command: str | None = None,
+    recipe: Recipe | None = None,
 ) -> Path:
     """Train ``model`` into ``out_dir``; returns ``out_dir / "model"`` (config, safetensors, card).
+
+    ``settings`` are a run's resolved settings (:func:`~hub_models.engine.resolve_training`, which also returns the
+    ``recipe`` they came from: recorded with them in ``train_settings.json``).
 
     The run is the :class:`Trainer`'s (seeded from ``settings.seed``, the initialisation included); this function
     adds the disk: atomic checkpoints that ``settings.resume`` continues bit for bit, logs, sample grids, export.
     """
-    settings.validate()
     out_dir = Path(out_dir)
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.exists() and not settings.resume:
@@ -68,12 +73,14 @@ def fit(
         trainer = Trainer(model, settings, data, device, ctx)
         if settings.resume:
             trainer.load_state_dict(load_checkpoint(ckpt_path), source=str(ckpt_path))
-        return _train_to_disk(trainer, out_dir, command)
+        return _train_to_disk(trainer, out_dir, data_root, command, recipe)
     finally:
         ctx.close()
 
 
-def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path:
+def _train_to_disk(  # the loop of fit(): ~60 lines, since each step's log, epoch end, evaluation and checkpoint
+    trainer: Trainer, out_dir: Path, data_root: Any, command: str | None, recipe: Recipe | None
+) -> Path:
     model, settings, ctx = trainer.model, trainer.settings, trainer.ctx
     writer = None
     if ctx.is_main:
@@ -84,7 +91,7 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
             raise HubModelsError("training logs need tensorboard: pip install 'hub-models[train]'") from None
 
         writer = SummaryWriter(str(out_dir / "logs"), purge_step=trainer.step or None)
-        _record_settings(out_dir / SETTINGS_NAME, trainer)
+        _record_settings(out_dir / SETTINGS_NAME, trainer, recipe)
 
     def checkpoint() -> None:
         state = trainer.state_dict()  # every rank takes part (RNG states are gathered)
@@ -100,6 +107,15 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
         dynamic_ncols=True,
         file=sys.stderr,
     )
+    evaluator = Evaluator(trainer, out_dir, data_root, writer) if ctx.is_main and settings.eval_every else None
+
+    def export_best(directory: Path, net: torch.nn.Module, metrics: dict[str, Any]) -> None:
+        saved = model.net, model.metric_values, model.provenance, model.training_curve
+        try:
+            _export(model, directory, net, metrics, _provenance(trainer, command), evaluator)
+        finally:  # the training goes on with its own network
+            model.net, model.metric_values, model.provenance, model.training_curve = saved
+
     for losses in trainer.run():
         step = trainer.step
         bar.update(1)
@@ -112,6 +128,8 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
             means = trainer.epoch_means()
             if ctx.is_main:
                 _end_of_epoch(trainer, means, step // trainer.per_epoch, out_dir, writer)
+        if evaluator is not None and evaluator.due(step):
+            evaluator(step, export_best)  # before the checkpoint of this step, which records the best so far
         if step % settings.checkpoint_every == 0 or step >= trainer.total or trainer.epoch_done:
             checkpoint()
     bar.close()
@@ -122,26 +140,51 @@ def _train_to_disk(trainer: Trainer, out_dir: Path, command: str | None) -> Path
     export = out_dir / "model"
     trainer.finish()
     if ctx.is_main:
-        model.provenance = {
-            "command": command or _command_line(),
-            "dataset": model.dataset_for(model.config) or None,
-            "data_fingerprint": trainer.data_fingerprint,
-            "examples": trainer.n,
-            "steps": trainer.step,
-            "epochs": round(trainer.step / trainer.per_epoch, 3),
-            "seed": settings.seed,
-            "device": str(trainer.device),
-            "world_size": ctx.world_size,
-            "train_settings": settings.to_dict(),
-            "versions": library_versions(),
-            "git_revision": _source_revision(model),
-            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "replica_digest": digests[0],
-        }
-        model.save_pretrained(export)
+        provenance = {**_provenance(trainer, command), "replica_digest": digests[0]}
+        _export(model, export, model.net, model.metric_values, provenance, evaluator)
         writer.close()
     ctx.barrier()
     return export
+
+
+def _provenance(trainer: Trainer, command: str | None) -> dict[str, Any]:
+    """What the export's config.json records of the run (at the trainer's current step)."""
+    model, settings = trainer.model, trainer.settings
+    return {
+        "command": command or _command_line(),
+        "dataset": model.dataset_for(model.config) or None,
+        "data_fingerprint": trainer.data_fingerprint,
+        "examples": trainer.n,
+        "steps": trainer.step,
+        "epochs": round(trainer.step / trainer.per_epoch, 3),
+        "seed": settings.seed,
+        "device": str(trainer.device),
+        "world_size": trainer.ctx.world_size,
+        "train_settings": {k: v for k, v in settings.to_dict().items() if k not in INVOCATION_ONLY},
+        "versions": library_versions(),
+        "git_revision": _source_revision(model),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _export(
+    model: Trainable,
+    directory: Path,
+    net: torch.nn.Module,
+    metrics: dict[str, Any],
+    provenance: dict[str, Any],
+    evaluator: Evaluator | None,
+) -> None:
+    """``model`` with ``net``, ``metrics``, ``provenance`` and the run's curve so far saved to ``directory`` (Hub
+    layout, atomically)."""
+    model.net, model.metric_values, model.provenance = net, metrics, provenance
+    model.training_curve = _public_rows(evaluator.rows()) if evaluator is not None else []
+    model.save_pretrained(directory)
+
+
+def _public_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The curve as published: each evaluation's step and numbers, without this machine's timings."""
+    return [{k: v for k, v in row.items() if k != "time"} for row in rows]
 
 
 def _source_revision(model: Trainable) -> str | None:
@@ -152,9 +195,14 @@ def _source_revision(model: Trainable) -> str | None:
         return None
 
 
-def _record_settings(path: Path, trainer: Trainer) -> None:
-    """What the run was started with, and each resume's settings after it (the file is never rewritten)."""
-    entry = {"settings": trainer.settings.to_dict(), "config": config_to_dict(trainer.model.config)}
+def _record_settings(path: Path, trainer: Trainer, recipe: Recipe | None) -> None:
+    """The resolved settings the run was started with (and the recipe file they came from), then each resume's."""
+    entry = {
+        "settings": trainer.settings.to_dict(),
+        "config": config_to_dict(trainer.model.config),
+        "recipe": recipe.source if recipe is not None else None,
+        "device": str(trainer.device),
+    }
     if trainer.settings.resume and path.is_file():
         record = json.loads(path.read_text())
         record.setdefault("resumed", []).append({"step": trainer.step, **entry})

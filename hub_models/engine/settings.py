@@ -48,13 +48,20 @@ class TrainSettings:
     )
     ema_decay: float | None = _setting(None, "export an exponential moving average of the generator with this decay")
     ema_start_epoch: int = _setting(0, "begin the average at this epoch (its first update copies G), as SWA's start")
+    eval_every: int | None = _setting(
+        None,
+        "optimiser steps between evaluations of the exported generator (the EMA when there is one) with the model's "
+        "declared metrics: a curve (curve.jsonl, curve.png, TensorBoard) and the best export in best/; 0: none",
+    )
+    eval_samples: int | None = _setting(None, "samples per evaluation during training (default: the model's protocol)")
     progress: bool = _setting(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        self.validate()  # once, when the settings of a run are made (resolve_training, or a caller's own)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
-        settings = config_from_dict(cls, data, what="train settings")
-        settings.validate()
-        return settings
+        return config_from_dict(cls, data, what="train settings")
 
     def validate(self) -> None:
         from ..errors import HubModelsError
@@ -63,11 +70,15 @@ class TrainSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise HubModelsError(f"train setting {name} must be a positive integer, got {value!r}")
-        for name in ("steps", "data_limit", "threads"):
+        for name in ("steps", "data_limit", "threads", "eval_samples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise HubModelsError(f"train setting {name} must be a positive integer, got {value!r}")
 
+        if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 0):
+            raise HubModelsError(
+                f"train setting eval_every must be a non-negative integer (0: no evaluation), got {self.eval_every!r}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise HubModelsError(
                 f"train setting lr_schedule must be 'constant', 'linear' or 'step', got {self.lr_schedule!r}"

@@ -41,6 +41,9 @@ class Trainable(Protocol):
     config: Any
     net: torch.nn.Module
     provenance: dict[str, Any]
+    metric_values: dict[str, Any]
+    training_curve: list[dict[str, Any]]
+    metrics: tuple[Any, ...]
 
     def build(self, config: Any) -> torch.nn.Module: ...
     def dataset_for(self, config: Any = None) -> str: ...
@@ -52,6 +55,7 @@ class Trainable(Protocol):
     def extra_state(self, setup: TrainingSetup) -> dict[str, Any]: ...
     def load_extra_state(self, setup: TrainingSetup, state: dict[str, Any]) -> None: ...
     def save_pretrained(self, save_directory: str | Path) -> Any: ...
+    def evaluate(self, data_root: Any = None, num_samples: int | None = None, seed: int = 0) -> dict[str, Any]: ...
 
 
 # What a checkpoint must hold to be resumed (``state_dict`` writes these and, when used, "ema" and "extra").
@@ -143,7 +147,6 @@ class Trainer:
         device: torch.device | None = None,
         ctx: DistContext | None = None,
     ) -> None:
-        settings.validate()
         self.model, self.settings = model, settings
         self.device = device or resolve_device(settings.device)
         self.ctx = ctx or DistContext()
@@ -205,6 +208,7 @@ class Trainer:
             }
         self.fixed = model.fixed_latents(settings.sample_count, torch.Generator().manual_seed(settings.seed))
         self.step = 0
+        self.eval_best: dict[str, Any] | None = None  # the best evaluation so far (fit's eval_every): step, value
         self.epoch_done = False
         self.loss_sums: dict[str, torch.Tensor] = {}
         # each rank draws its own noise; Python's RNG too, for plugins that use it (it is checkpointed)
@@ -292,6 +296,8 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        if self.eval_best is not None:
+            state["eval_best"] = self.eval_best
         extra = self.model.extra_state(self.setup)
         if extra:
             state["extra"] = extra
@@ -327,6 +333,7 @@ class Trainer:
                 f"{source} does not fit this run ({detail}): start a new run in another --out"
             ) from None
         self.step, self.fixed, self.loss_sums = state["step"], state["fixed"], state["loss_sums"]
+        self.eval_best = state.get("eval_best")
 
     def check_resumable(self, state: dict[str, Any], source: str) -> None:
         """The resume rule: same model, config, data and numeric settings; the plan may change at constant lr

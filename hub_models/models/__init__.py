@@ -1,10 +1,5 @@
-"""The project's own model plugins, one file each.
+"""The project's own model plugins, one file each, and the small model-agnostic helpers they share.
 
-They are registered as entry points in pyproject.toml like any third-party plugin. ``BUILTIN_MODELS`` is the same
-table (a test keeps the two equal) for a plain source checkout that was never pip-installed, where no entry-point
-metadata exists; it lives in :mod:`hub_models.locations`, below the registry and the weights code that read it.
+They are registered as entry points in pyproject.toml like any third-party plugin (and listed in
+``hub_models.locations.BUILTIN_MODELS`` for a source checkout that was never pip-installed).
 """
-
-from ..locations import BUILTIN_MODELS
-
-__all__ = ["BUILTIN_MODELS"]

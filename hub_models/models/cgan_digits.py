@@ -1,4 +1,4 @@
-"""``cgan-digits``: the conditional DCGAN of seed 002, on MNIST resized to 64x64.
+"""``cgan-digits``: a conditional DCGAN (after the tutorial "CGAN原理讲解与源码"), on MNIST resized to 64x64.
 
 G takes z (100) concatenated with a one-hot label (10) as a 110×1×1 input and upsamples it with
 ConvTranspose2d + BatchNorm + ReLU (ngf 64) to a 1×64×64 tanh image. D sees the image concatenated with 10
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, TrainingSetup
 from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
-from .face_helpers import FoldedGenerator
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
 
 
@@ -58,7 +58,7 @@ class ConditionalGenerator(nn.Module):
 
 
 class ConditionalDiscriminator(nn.Module):
-    """Returns logits; the seed's Sigmoid + BCELoss is BCEWithLogits here (same loss, autocast-safe)."""
+    """Returns logits; the tutorial's Sigmoid + BCELoss is BCEWithLogits here (same loss, autocast-safe)."""
 
     def __init__(self, ndf: int, channels: int = 1) -> None:
         super().__init__()
@@ -86,8 +86,6 @@ class CganDigitsConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     dataset: str = "mnist"  # or "fashion-mnist" (same idx format)
-    # checkpoints up to v0.1.0 recorded image_size (always 64: no other size trains); dropped when loaded
-    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": IMAGE_SIZE}
 
 
 class CganDigits(DigitLabelsMixin, GenerativeModel):
@@ -99,35 +97,30 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         datasets=("ylecun/mnist",),
         tags=("gan", "cgan", "dcgan", "mnist", "conditional-image-generation"),
         pipeline_tag="other",  # class-conditional: the Hub has no such task, and it is not unconditional
-        source="Seed 002: CGAN on MNIST at 64x64 (one-hot label concatenated to z; label maps concatenated to "
-        "the image for D), after the PyTorch DCGAN tutorial.",
-        notes="Architecture, loss, optimiser and init as in the seed. D outputs logits trained with "
-        "BCEWithLogits (the seed's Sigmoid + BCELoss, numerically safer). MNIST is resized 28→64 bilinearly on "
-        "the device, as the seed's transforms.Resize(64). Changed from the seed: the exported G is an exponential "
-        "moving average of the trained G (decay 0.999) whose BatchNorm statistics are recomputed from its own "
-        "latents after training (EMA averages weights and statistics separately; exported as is it scored 93.4%). "
-        "Without EMA, label accuracy (200–300 samples per class, checked between runs with the previous "
-        "mnist-classifier) plateaued: 96.4% after 2 "
-        "epochs, 98.6% after 5, 98.5% after 7; with EMA it is 98.9% after 5 and 99.0% after 8 (the bundled "
-        "weights; 5s and 3s remain the weakest). With the digit protocol shared by all digit models (10,000 "
-        "samples, 1,000 asked of each digit, one generator): label accuracy 98.96% (3: 96.7%, 5: 96.8%, every "
-        "other digit ≥ 98.9%), so the 99.5% goal of issue 14 is NOT met. For scale, the same classifier reads the "
-        "10,000 real test digits at 99.39% (label_accuracy_real_test; its 3s and 5s at 99.5% and 99.4%) and its own "
-        "training digits at 99.51%: 99.5% asks for samples more legible than real MNIST, and this model's gap to "
-        "real digits is its 3s and 5s. Its classifier-feature Fréchet distance "
-        "is 35.2, 91x the 0.387 of real 28x28 training digits, but that gap is the resolution, not the "
-        "generator: real training digits resized 28→64 as in training (and back to 28 by the classifier) score "
-        "37.0 (classifier_fid_real_train_resized), so the samples sit at the floor for a 64x64 model (0.95x). "
-        "What limits the label accuracy is training time: one step of 128 takes about 4 s on one thread of "
-        "this shared CPU (100 steps in 6.6 minutes), half an hour an epoch, so it was not retrained.",
+        source="The conditional DCGAN of the tutorial 'CGAN原理讲解与源码' ('CGAN: principle and source code'), "
+        "which applies the conditional GAN of Mirza and Osindero (2014) to the PyTorch DCGAN tutorial: one-hot "
+        "label concatenated to z; label maps concatenated to the image for D.",
+        notes="Architecture, loss, optimiser and init as in the tutorial. D outputs logits trained with "
+        "BCEWithLogits (the tutorial's Sigmoid + BCELoss, numerically safer). MNIST is resized 28→64 bilinearly "
+        "on the device, as the tutorial's transforms.Resize(64). Changed from the tutorial: the exported G is an "
+        "exponential moving average of the trained G (decay 0.999) whose BatchNorm statistics are recomputed from "
+        "its own latents after training (EMA averages weights and statistics separately; exported as is it "
+        "scored 93.4%). Trained 8 epochs (train/cgan-digits.toml). Curve (200–300 samples per class, read by an "
+        "earlier version of the mnist-classifier): without EMA, label accuracy plateaued: 96.4% after 2 epochs, "
+        "98.6% after 5, 98.5% after 7; with EMA it is 98.9% after 5 and 99.0% after 8 (the bundled weights).",
+        limits="With the digit protocol shared by all digit models (10,000 samples, 1,000 asked of each digit, "
+        "one generator) the label accuracy is 98.96% (3: 96.7%, 5: 96.8%, every other digit ≥ 98.9%), below "
+        "the 99.5% goal. For scale, the same classifier reads the 10,000 real test digits at 99.39% "
+        "(label_accuracy_real_test; its 3s and 5s at 99.5% and 99.4%) and its own training digits at 99.51%: "
+        "99.5% asks for samples more legible than real MNIST, and this model's gap to real digits is its 3s and "
+        "5s. Its classifier-feature Fréchet distance is 35.2, 91x the 0.387 of real 28x28 training digits, but "
+        "that gap is the resolution, not the generator: real training digits resized 28→64 as in training (and "
+        "back to 28 by the classifier) score 37.0 (classifier_fid_real_train_resized), so the samples sit at "
+        "the floor for a 64x64 model (0.95x). 8 epochs on a CPU (about half an hour an epoch on one thread); "
+        "longer training is untested.",
     )
-    train_defaults = {"epochs": 8, "ema_decay": 0.999, "batch_size": 128, "checkpoint_every": 200, "sample_count": 100}
 
-    reduced_precision = (torch.bfloat16,)
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
+    reduced_precision = (torch.bfloat16,)  # samples checked in bfloat16 too
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)
@@ -144,18 +137,9 @@ class CganDigits(DigitLabelsMixin, GenerativeModel):
         return torch.randn(n, self.config.nz, generator=generator), labels
 
     def decode(self, latents: tuple[torch.Tensor, torch.Tensor], label: Any = "all") -> torch.Tensor:
-        # as dcgan-faces: the BN-folded copy, channels_last on the CPU, in inference_dtype (float32 by default,
-        # within 2e-4/255 of the plain net; bfloat16, the demo's choice on AVX512-BF16/AMX CPUs: a 100-digit grid
-        # ~2.2x faster on one core, pixels within 4/255). Training mode runs the real network.
         z, labels = latents
         onehot = F.one_hot(labels.to(z.device), NUM_CLASSES).to(z.dtype)
-        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
-        if net is self.net:
-            return (self.net(z, onehot) + 1) / 2
-        x = torch.cat([z, onehot], 1)[:, :, None, None].to(next(net.parameters()).dtype)
-        if x.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return (net(x).float() + 1) / 2
+        return (self.net(z, onehot) + 1) / 2
 
     def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:
         return load_mnist(root, split, name=self.config.dataset)

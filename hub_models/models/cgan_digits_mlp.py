@@ -1,4 +1,4 @@
-"""``cgan-digits-mlp``: the MLP conditional GAN of seed 004 on 28x28 MNIST.
+"""``cgan-digits-mlp``: the MLP conditional GAN of the PyTorch book chapter on 28x28 MNIST.
 
 G: nn.Embedding(10, 10) label vector concatenated to z (100) → 110-256-512-1024-784, LeakyReLU(0.2), tanh.
 D: the image (784) concatenated with its own label embedding (10) → 794-1024-512-256-1, LeakyReLU(0.2) and
@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, TrainingSetup
 from .digit_data import card_for_dataset
 from .digit_labels import NUM_CLASSES, DigitLabelsMixin, labels_for
 from .gan_steps import adam_pair, bce_gan_step
@@ -38,7 +39,7 @@ class EmbeddingGenerator(nn.Module):
 
 
 class EmbeddingDiscriminator(nn.Module):
-    """Returns logits (the seed's Sigmoid + BCELoss as BCEWithLogits)."""
+    """Returns logits (the book's Sigmoid + BCELoss as BCEWithLogits)."""
 
     def __init__(self, dropout: float = 0.4) -> None:
         super().__init__()
@@ -70,10 +71,12 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         datasets=("ylecun/mnist",),
         tags=("gan", "cgan", "mnist", "mlp", "conditional-image-generation"),
         pipeline_tag="other",  # class-conditional: the Hub has no such task, and it is not unconditional
-        source="Seed 004: the CGAN of the book chapter (nn.Embedding(10, 10), G 110-256-512-1024-784, "
-        "D 794-1024-512-256-1 with dropout 0.4).",
-        notes="Architecture as in the seed; D outputs logits trained with BCEWithLogits; Adam 2e-4, beta1 0.5; "
-        "images scaled to [-1, 1]; the seed's 200 epochs at constant lr. Changed in training, not in the networks: "
+        source="The conditional GAN of "
+        "chapter 8, 'Generative deep learning', of Wu Maogui, Yu Mingmin, Yang Benfa, Li Tao and "
+        "Zhang Yuelei, *Python Deep Learning: Based on PyTorch* (Python 深度学习：基于 PyTorch; China Machine Press, "
+        "2019): nn.Embedding(10, 10), G 110-256-512-1024-784, D 794-1024-512-256-1 with dropout 0.4.",
+        notes="Architecture as in the book; D outputs logits trained with BCEWithLogits; Adam 2e-4, beta1 0.5; "
+        "images scaled to [-1, 1]; the book's 200 epochs at constant lr. Changed in training, not in the networks: "
         "the exported G is an exponential moving average (EMA) of the trained G, which matters more than any epoch "
         "count: at epoch 110 the raw G scores 98.6% label accuracy and FD 5.06, its average 99.1% and 1.41. "
         "Curve of one run (5,000 samples, 500 asked of each digit; floor at 5,000: 0.459) — epoch: label accuracy "
@@ -81,20 +84,19 @@ class CganDigitsMlp(DigitLabelsMixin, GenerativeModel):
         "97.2% / 4.59; 40: 97.9% / 3.73; 50: 98.5% / 3.02; 60: 98.8% / 2.26; 70: 98.8% / 1.97; 80: 99.1% / 1.65; "
         "90: 98.9% / 1.51; 100: 99.1% / 1.43; 110: 99.1% / 1.41; 120: 99.3% / 1.31; 130: 99.0% / 1.23; 140: "
         "98.9% / 1.19; 150: 99.1% / 1.09; 160: 99.3% / 1.10; 170: 99.3% / 1.02; 180: 99.2% / 1.01; 190: 99.5% / "
-        "1.01; 200: 99.2% / 0.92. The bundled weights average longer over the end of the same run: decay 0.9998 "
-        "(about 5,000 steps) begun at epoch 150 (ema_start_epoch; a branch of that run resumed from its epoch-150 "
-        "checkpoint, which the recipe reproduces from scratch): 160: 99.5% / 0.93; 170: 99.4% / 0.94; 180: 99.4% "
-        "/ 0.90; 190: 99.5% / 0.92; 200: 99.4% / 0.88. With the full protocol (10,000 samples, 1,000 asked of "
-        "each digit, one generator) at epoch 200: label accuracy 99.52% (the weakest: 5 at 99.0%, 3 and 9 at "
-        "99.3%) and FD 0.817 = 2.11x the 0.387 of real training digits; the 0.999 average of the same run: "
-        "99.28% and 0.814 (2.10x). Issue 14's goals: label accuracy ≥ 99.5% is met, at the edge (its standard "
-        "error on 10,000 samples is about 0.07 point, and the first 5,000 of them score 99.40%); FD ≤ 2x the "
-        "floor is NOT met (2.11x). For scale, the classifier reads the real test digits at 99.39% and its own "
-        "training digits at 99.51%: these samples are read as reliably as real digits. What limits the FD is "
-        "training time: it still fell by about 10% every 20 epochs at epoch 200, and one epoch takes 55–70 s on "
-        "one thread of this 2-core CPU (the 200 epochs: about 3.5 hours).",
+        "1.01; 200: 99.2% / 0.92. The bundled weights (train/cgan-digits-mlp.toml) average longer over the end "
+        "of the same run: decay 0.9998 (about 5,000 steps) begun at epoch 150: 160: 99.5% / 0.93; 170: 99.4% / "
+        "0.94; 180: 99.4% / 0.90; 190: 99.5% / 0.92; 200: 99.4% / 0.88. With the full protocol (10,000 samples, "
+        "1,000 asked of each digit, one generator) at epoch 200: label accuracy 99.52% (the weakest: 5 at 99.0%, "
+        "3 and 9 at 99.3%) and FD 0.817 = 2.11x the 0.387 of real training digits; the 0.999 average of the same "
+        "run: 99.28% and 0.814 (2.10x).",
+        limits="The label accuracy goal (≥ 99.5%) is met at the edge (its standard error on 10,000 samples is "
+        "about 0.07 point, and the first 5,000 samples score 99.40%); the FD goal (≤ 2x the real-digit floor) is "
+        "not met (2.11x). For scale, the classifier reads the real test digits at 99.39% and its own training "
+        "digits at 99.51%: these samples are read as reliably as real digits. The FD was still falling by about "
+        "10% every 20 epochs at epoch 200 (one epoch: 55–70 s on one CPU thread), so a longer run would likely "
+        "lower it. 28x28 greyscale digits only.",
     )
-    train_defaults = {"epochs": 200, "batch_size": 64, "checkpoint_every": 937, "sample_count": 100}
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)

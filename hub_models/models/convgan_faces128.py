@@ -1,10 +1,10 @@
-"""``convgan-faces128``: the convolutional face GAN of seed 003 ("Make Your First GAN With PyTorch"), 128x128.
+"""``convgan-faces128``: the convolutional face GAN of T. Rashid's "Make Your First GAN With PyTorch", 128x128.
 
 G: Linear(100, 3·11·11) + LeakyReLU(0.2) → 3×11×11 → ConvTranspose2d(3, 256, k8, s2) → 28×28 →
 ConvTranspose2d(256, 256, k8, s2) → 62×62 → ConvTranspose2d(256, 3, k8, s2, p1) → 128×128, each followed by
 BatchNorm + LeakyReLU(0.2), the last by BatchNorm + Sigmoid. D mirrors it: Conv2d(3, 256, k8, s2) → 61 →
 Conv2d(256, 256, k8, s2) → 27 → Conv2d(256, 3, k8, s2) → 10, BatchNorm + LeakyReLU, then Linear(300, 1).
-BCE, Adam; weights N(0, 0.02). For generation the BatchNorm layers are folded into the transposed convolutions.
+BCE, Adam; weights N(0, 0.02).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
-from ..data.faces import load_faces
+from ..contract import GenerativeModel
+from ..data.faces import CELEBA_NOTE, load_faces
 from ..metrics.fid import fid_declared, fid_kid
-from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from ..spec import CardInfo, TrainingSetup, check_steps
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
+from .latents import TRUNCATION, slerp
 
 
 def convgan_generator(nz: int = 100) -> nn.Module:
@@ -50,7 +51,7 @@ class ConvGanGenerator(nn.Module):
 
 
 def convgan_discriminator() -> nn.Module:
-    """Returns logits (the seed's Sigmoid + BCELoss as BCEWithLogits)."""
+    """Returns logits (the book's Sigmoid + BCELoss as BCEWithLogits)."""
     return nn.Sequential(
         nn.Conv2d(3, 256, kernel_size=8, stride=2),  # 61
         nn.BatchNorm2d(256),
@@ -68,10 +69,14 @@ def convgan_discriminator() -> nn.Module:
 
 @dataclass
 class ConvganFaces128Config:
-    nz: int = 100  # latent size (the seed's 100)
-    lr: float = 1e-4
+    nz: int = 100  # latent size (the book's 100)
+    lr: float = 1e-4  # G's learning rate (and D's unless lr_d is set)
+    lr_d: float | None = None  # D's learning rate, when it differs (TTUR, Heusel et al. 2017)
     beta1: float = 0.5
+    beta2: float = 0.999
     flip: bool = True  # random horizontal flips of real faces (on the device)
+    # R1 gradient penalty on D (Mescheder et al. 2018): gamma/2 * E||grad_x D(x)||^2 on real faces; 0 = off
+    r1_gamma: float = 0.0
 
 
 class ConvganFaces128(GenerativeModel):
@@ -90,24 +95,20 @@ class ConvganFaces128(GenerativeModel):
         license_name="celeba-non-commercial-research",
         license_link="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",  # CelebA terms: non-commercial research
         tags=("gan", "faces", "celeba", "non-commercial"),
-        source="Seed 003: the convolutional face GAN of 'Make Your First GAN With PyTorch' (T. Rashid), 128x128.",
-        notes=CELEBA_NOTE + " Trained here on the 64x64 CelebA faces upsampled to 128x128 (PIL bicubic, once, "
-        "when the faces are decoded), so it cannot show detail beyond 64 px. D outputs logits (BCEWithLogits). "
-        "The bundled weights are a short CPU run (train/convgan-faces128.toml): 1,800 steps of batch 32, i.e. 1.44 "
-        "epochs of the 40k train faces, ~2 h on 2 cores with bfloat16 autocast and channels_last; the exported G is "
-        "an exponential moving average (decay 0.998) of the generator over the last 550 steps (from epoch 1), with "
-        "its BatchNorm statistics recomputed from its own samples. Expect blurry, washed-out faces whose features "
-        "do not always line up (as the seed itself reports), with a blue cast and a faint 2-px grid from the "
-        "stride-2 8x8 transposed convolutions: Inception FID 370 at 5k samples (dcgan-faces: 21.4 at 10k; "
-        "370 was measured with the earlier per-chunk seeds, not yet re-measured with the one-generator protocol, "
-        "as these weights await a GPU run). A longer run on a GPU (raise `steps`) should do better; it was not "
-        "possible here.",
+        source="The convolutional face GAN of T. Rashid, 'Make Your First GAN With PyTorch' (2020), at 128x128.",
+        notes="Trained on the 64x64 CelebA faces upsampled to 128x128 (PIL bicubic, once, when the faces are "
+        "decoded). D outputs logits (BCEWithLogits). The bundled weights are a short CPU run "
+        "(train/convgan-faces128.toml): 1,800 steps of batch 32, i.e. 1.44 epochs of the 40k train faces, ~2 h on "
+        "2 cores with bfloat16 autocast and channels_last; the exported G is an exponential moving average "
+        "(decay 0.998) of the generator over the last 550 steps (from epoch 1), with its BatchNorm statistics "
+        "recomputed from its own samples. train/convgan-faces128-gpu.toml is the same recipe for 10 epochs on a "
+        "GPU; these weights are not from it.",
+        limits=CELEBA_NOTE + " An under-trained model: expect blurry, washed-out faces whose features do not "
+        "always line up (as the book itself reports), with a blue cast and a faint 2-px grid from the stride-2 "
+        "8x8 transposed convolutions: Inception FID 370 at 5k samples (dcgan-faces: 21.4 at 10k), measured with "
+        "each 1,000-sample chunk seeded on its own rather than one generator for all samples. Trained from "
+        "64 px faces, it cannot show detail beyond 64 px.",
     )
-    train_defaults = {"epochs": 1, "batch_size": 32, "checkpoint_every": 50, "sample_count": 16}
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
 
     def build(self, config: ConvganFaces128Config) -> nn.Module:
         gen = ConvGanGenerator(config.nz)
@@ -119,8 +120,7 @@ class ConvganFaces128(GenerativeModel):
         return torch.randn(n, self.config.nz, generator=generator) * truncation
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        net = self._folded.get(self.net, self.net.model, self.inference_dtype)  # BN folded; bf16 on request
-        return net(latents.to(next(net.parameters()).dtype)).float()  # sigmoid output: already in [0, 1]
+        return self.net(latents)  # sigmoid output: already in [0, 1]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""
@@ -139,7 +139,8 @@ class ConvganFaces128(GenerativeModel):
         disc = convgan_discriminator().to(device)
         disc.apply(dcgan_init)
         fused = {"fused": True} if device.type == "cuda" else {"foreach": True}  # fewer kernels per Adam step
-        return adam_pair(self.net, disc, self.config.lr, self.config.beta1, **fused)
+        cfg = self.config
+        return adam_pair(self.net, disc, cfg.lr, cfg.beta1, beta2=cfg.beta2, lr_d=cfg.lr_d, **fused)
 
     def train_step(self, setup: TrainingSetup, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         gen, disc = setup.nets["generator"], setup.nets["discriminator"]
@@ -148,8 +149,19 @@ class ConvganFaces128(GenerativeModel):
             flip = torch.rand(len(real), device=real.device) < 0.5
             real = torch.where(flip[:, None, None, None], real.flip(3), real)
         fake = gen(torch.randn(len(real), self.config.nz, device=real.device))
+        gamma = self.config.r1_gamma
+        if gamma:
+            real.requires_grad_(True)  # R1 differentiates D's real logits with respect to the images
+
+        def r1(on_real: torch.Tensor) -> torch.Tensor:
+            (grad,) = torch.autograd.grad(on_real.float().sum(), real, create_graph=True)
+            return gamma / 2 * grad.float().pow(2).flatten(1).sum(1).mean()
+
         return bce_gan_step(
-            setup, real_logits=lambda: disc(real), fake_logits=lambda for_d: disc(fake.detach() if for_d else fake)
+            setup,
+            real_logits=lambda: disc(real),
+            fake_logits=lambda for_d: disc(fake.detach() if for_d else fake),
+            d_penalty=r1 if gamma else None,
         )
 
     # ------------------------------------------------------------------ evaluation

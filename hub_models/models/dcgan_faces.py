@@ -1,12 +1,8 @@
-"""``dcgan-faces``: the DCGAN of seed 000 (the PyTorch DCGAN tutorial) on 64x64 CelebA faces.
+"""``dcgan-faces``: the DCGAN of the PyTorch DCGAN tutorial (N. Inkawhich) on 64x64 CelebA faces.
 
 G: z (100×1×1) → ConvTranspose2d to ngf·8 × 4×4 → ngf·4 × 8×8 → ngf·2 × 16×16 → ngf × 32×32 → 3 × 64×64,
 BatchNorm + ReLU between, tanh at the end. D mirrors it with strided Conv2d, BatchNorm and LeakyReLU(0.2) down to
 one score. Weights N(0, 0.02), BatchNorm weights N(1, 0.02); BCE; Adam 2e-4, beta1 0.5; ngf = ndf = 64.
-
-For generation the BatchNorm layers are folded into the transposed convolutions (torch's
-``fuse_conv_bn_eval``), which removes a third of the layers from the CPU path; the saved weights keep the
-original layout, so checkpoints load strictly and match the seed's state-dict names.
 """
 
 from __future__ import annotations
@@ -18,11 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..contract import CardInfo, GenerativeModel, TrainingSetup, check_steps
-from ..data.faces import load_faces
+from ..contract import GenerativeModel
+from ..data.faces import CELEBA_NOTE, load_faces
 from ..metrics.fid import fid_declared, fid_kid
-from .face_helpers import CELEBA_NOTE, TRUNCATION, FoldedGenerator, slerp
+from ..spec import CardInfo, TrainingSetup, check_steps
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
+from .latents import TRUNCATION, slerp
 
 
 class DCGANGenerator(nn.Module):
@@ -50,7 +47,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Returns logits: the seed's Sigmoid + BCELoss become BCEWithLogits (same loss, autocast-safe)."""
+    """Returns logits: the tutorial's Sigmoid + BCELoss become BCEWithLogits (same loss, autocast-safe)."""
 
     def __init__(self, ndf: int = 64, channels: int = 3) -> None:
         super().__init__()
@@ -97,31 +94,25 @@ class DcganFaces(GenerativeModel):
         license_name="celeba-non-commercial-research",
         license_link="https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",  # CelebA terms: non-commercial research
         tags=("gan", "dcgan", "faces", "celeba", "non-commercial"),
-        source="Seed 000: the DCGAN walk-through of the PyTorch tutorial (weights_init N(0, 0.02), BCE, Adam 2e-4 "
-        "beta1 0.5, fixed noise).",
-        notes=CELEBA_NOTE + " Changes from the seed: D outputs logits (BCEWithLogits); real faces are randomly "
-        "flipped left-right; training used bfloat16 autocast and channels_last on the CPU; the exported G is an "
-        "exponential moving average (decay 0.999) of the generator, begun at epoch 20, with its BatchNorm "
-        "statistics recomputed from its own samples. FID (10k vs 10k test) fell with training on the 40k train "
-        "faces: 90.8 after 8 epochs, 66.6 after 16, 47.8 after 20 (no average yet); with the average 27.3 after "
-        "32 and 21.5 after 48 (these with per-chunk seeds; the bundled weights score 21.4 with the card's one-"
-        "generator protocol), where the raw G of the same last step scores 35.9.",
+        source="'DCGAN Tutorial' of the PyTorch documentation (N. Inkawhich), after Radford et al., 'Unsupervised "
+        "Representation Learning with Deep Convolutional Generative Adversarial Networks' (2016): weights_init "
+        "N(0, 0.02), BCE, Adam 2e-4 beta1 0.5, fixed noise.",
+        notes="Changes from the tutorial: D outputs logits (BCEWithLogits); real faces are randomly flipped "
+        "left-right; training used bfloat16 autocast and channels_last on the CPU (train/dcgan-faces.toml, 48 "
+        "epochs of the 40k train faces); the exported G is an exponential moving average (decay 0.999) of the "
+        "generator, begun at epoch 20, with its BatchNorm statistics recomputed from its own samples. Curve: FID "
+        "(10k samples vs 10k test faces, each 1,000-sample chunk seeded on its own) fell from 90.8 after 8 "
+        "epochs to 66.6 after 16 and 47.8 after 20 (no average yet); with the average, 27.3 after 32 and 21.5 "
+        "after 48, where the raw G of the same last step scores 35.9. The bundled weights score 21.4 with the "
+        "protocol of the table above (one generator for all samples).",
+        limits=CELEBA_NOTE + " 64x64 pixels: faces are recognisable but often distorted (asymmetric eyes, "
+        "smeared backgrounds, artefacts at the hairline), and the sample mirrors CelebA's bias toward young, "
+        "light-skinned, smiling celebrities.",
     )
-    train_defaults = {
-        "epochs": 48,
-        "batch_size": 128,
-        "checkpoint_every": 100,
-        "sample_count": 64,
-        "ema_decay": 0.999,  # from step 0; the recipe starts it at epoch 20: steps before then weigh 0.999^8736 ≈ 2e-4
-    }
 
-    # capabilities (see the contract): interpolation between seeds, and bfloat16 inference on CPUs that have it
+    # capabilities (see the contract): interpolation between seeds; samples checked in bfloat16 too
     supports_interpolation = True
     reduced_precision = (torch.bfloat16,)
-
-    def __init__(self, config: Any = None) -> None:
-        super().__init__(config)
-        self._folded = FoldedGenerator()
 
     def build(self, config: DcganFacesConfig) -> nn.Module:
         gen = DCGANGenerator(config.nz, config.ngf)
@@ -133,13 +124,7 @@ class DcganFaces(GenerativeModel):
         return torch.randn(n, self.config.nz, 1, 1, generator=generator) * truncation
 
     def decode(self, latents: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        # float32 by default (exact, same as on a GPU); the BN-folded copy may run in inference_dtype (bfloat16:
-        # ~3x faster on CPUs with AVX512-BF16/AMX, 64 faces 22 vs 65 ms here, pixels within 2/255; the demo's choice)
-        net = self._folded.get(self.net, self.net.main, self.inference_dtype)
-        latents = latents.to(next(net.parameters()).dtype)
-        if self.device.type == "cpu":
-            latents = latents.contiguous(memory_format=torch.channels_last)
-        return (net(latents).float() + 1) / 2  # tanh → [0, 1]
+        return (self.net(latents) + 1) / 2  # tanh → [0, 1]
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""
@@ -167,7 +152,7 @@ class DcganFaces(GenerativeModel):
             flip = torch.rand(len(real), device=real.device) < 0.5
             real = torch.where(flip[:, None, None, None], real.flip(3), real)
         fake = gen(torch.randn(len(real), self.config.nz, 1, 1, device=real.device))
-        # real and fake go through D in separate batches, as in the seed (BatchNorm statistics)
+        # real and fake go through D in separate batches, as in the tutorial (BatchNorm statistics)
         return bce_gan_step(
             setup, real_logits=lambda: disc(real), fake_logits=lambda for_d: disc(fake.detach() if for_d else fake)
         )

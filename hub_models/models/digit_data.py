@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..contract import CardInfo
+from ..spec import CardInfo
 
 HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist"}
 

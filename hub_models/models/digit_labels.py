@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from ..contract import Input
 from ..errors import HubModelsError
+from ..spec import Input
 
 NUM_CLASSES = 10
 LABEL_INPUT = Input(

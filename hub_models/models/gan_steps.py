@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import TrainingSetup
+from ..spec import TrainingSetup
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -24,14 +24,25 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def adam_pair(gen: nn.Module, disc: nn.Module, lr: float, beta1: float, **adam: object) -> TrainingSetup:
-    """G and D with one Adam each (the DCGAN setting: lr 2e-4, betas (0.5, 0.999)); ``adam``: e.g. fused=True."""
-    betas = (beta1, 0.999)
+def adam_pair(
+    gen: nn.Module,
+    disc: nn.Module,
+    lr: float,
+    beta1: float,
+    beta2: float = 0.999,
+    lr_d: float | None = None,
+    **adam: object,
+) -> TrainingSetup:
+    """G and D with one Adam each (the DCGAN setting: lr 2e-4, betas (0.5, 0.999)); ``adam``: e.g. fused=True.
+
+    ``lr_d``: D's own learning rate (the two time-scale update rule), ``lr`` when None.
+    """
+    betas = (beta1, beta2)
     return TrainingSetup(
         nets={"generator": gen, "discriminator": disc},
         optimizers={
             "generator": torch.optim.Adam(gen.parameters(), lr=lr, betas=betas, **adam),
-            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr, betas=betas, **adam),
+            "discriminator": torch.optim.Adam(disc.parameters(), lr=lr if lr_d is None else lr_d, betas=betas, **adam),
         },
     )
 
@@ -45,7 +56,7 @@ def bce_gan_step(
     """(1) D: maximise log D(x) + log(1 - D(G(z))); (2) G: maximise log D(G(z)) (non-saturating).
 
     ``real_logits()`` scores the real batch; ``fake_logits(for_d)`` scores the fakes — detached when
-    ``for_d`` is True. Logits + BCEWithLogits is the seeds' Sigmoid + BCELoss, numerically safer and
+    ``for_d`` is True. Logits + BCEWithLogits is the sources' Sigmoid + BCELoss, numerically safer and
     autocast-safe. ``d_penalty(real_logits)``, when given, is added to D's loss (e.g. an R1 gradient penalty,
     which needs the logits of the real batch to differentiate them with respect to the images).
     """

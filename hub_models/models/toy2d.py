@@ -1,7 +1,8 @@
-"""Tiny GANs on 2-D data: ``gan-toy2d`` (seed 001) and ``gan-ring8`` (a multi-modal variant).
+"""Tiny GANs on 2-D data: ``gan-toy2d`` and ``gan-ring8`` (a multi-modal variant).
 
-``gan-toy2d`` follows the "GAN intro" notebook of mxnet-the-straight-dope as ported to PyTorch in seed
-001: the target is X = N(0, I)·A + b with A = [[1, 2], [-0.1, 0.5]], b = [1, 2]; G is one Linear(2, 2)
+``gan-toy2d`` follows "Generative Adversarial Networks", the GAN introduction of the MXNet/Gluon book
+*Deep Learning - The Straight Dope*, ported to PyTorch: the target is X = N(0, I)·A + b with
+A = [[1, 2], [-0.1, 0.5]], b = [1, 2]; G is one Linear(2, 2)
 (so it can represent that Gaussian exactly); D is Linear(2,5)-tanh-Linear(5,3)-tanh-Linear(3,2) with a
 2-class cross-entropy; Adam lr 0.05 for D and 0.01 for G; weights N(0, 0.02).
 
@@ -20,21 +21,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import GenerativeModel
 from ..metrics.toy import gaussian_w2, mode_coverage
+from ..spec import CardInfo, Metric, TrainingSetup
 
 TARGET_A = torch.tensor([[1.0, 2.0], [-0.1, 0.5]])
 TARGET_B = torch.tensor([1.0, 2.0])
 
 
 def init_normal(module: nn.Module) -> None:
-    """The seed's init: every Linear weight ~ N(0, 0.02) (biases keep PyTorch's default)."""
+    """The source's init: every Linear weight ~ N(0, 0.02) (biases keep PyTorch's default)."""
     if isinstance(module, nn.Linear):
         nn.init.normal_(module.weight, 0.0, 0.02)
 
 
 def gan_losses(setup: TrainingSetup, real: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One D step then one G step with the seed's 2-class cross-entropy (class 1 = real)."""
+    """One D step then one G step with the source's 2-class cross-entropy (class 1 = real)."""
     gen, disc = setup.nets["generator"], setup.nets["discriminator"]
     ones = torch.ones(len(real), dtype=torch.long, device=real.device)
     fake = gen(z)
@@ -73,7 +75,7 @@ class Toy2DConfig:
     latent_dim: int = 2
     lr_d: float = 0.05
     lr_g: float = 0.01
-    beta1: float = 0.5  # PyTorch's default 0.9 (the seed) stalls at W2 ≈ 0.5; see the card notes
+    beta1: float = 0.5  # PyTorch's default 0.9 (the source's) stalls at W2 ≈ 0.5; see the card notes
     num_points: int = 100_000  # the notebook drew 1,000; more points keep sampling error below the goal
     data_seed: int = 1
 
@@ -98,21 +100,17 @@ class GanToy2D(GenerativeModel):
         datasets=(),
         tags=("gan", "toy", "2d"),
         pipeline_tag="other",
-        source="Seed 001: the 'GAN intro' notebook of mxnet-the-straight-dope, ported to PyTorch.",
-        notes="Architecture, loss, learning rates and init as in the seed: Linear(2, 2) G, 2-5-3-2 tanh D, 2-class "
+        source="'Generative Adversarial Networks', the GAN introduction of the MXNet/Gluon book 'Deep Learning - "
+        "The Straight Dope' (Z. C. Lipton, A. J. Smola et al.; notebook P10-C01-gan-intro), ported to PyTorch.",
+        notes="Architecture, loss, learning rates and init as in the notebook: Linear(2, 2) G, 2-5-3-2 tanh D, 2-class "
         "cross-entropy, Adam 0.05 (D) / 0.01 (G), N(0, 0.02) init. Changed, because the metric shows it helps: "
         "Adam beta1 = 0.5 (the DCGAN value; with PyTorch's default 0.9 training stalls at W2 ≈ 0.5), batch 1024 "
         "and both learning rates decayed linearly to 0 over 4,000 steps (at constant rates G keeps oscillating "
         "around the target at W2 ≈ 0.05-0.2), and 100,000 target points instead of the notebook's 1,000 (whose "
-        "own sampling error, ≈ 0.07 in the mean, exceeds the goal).",
+        "own sampling error, ≈ 0.07 in the mean, exceeds the goal). Recipe: train/gan-toy2d.toml.",
+        limits="A teaching model: G is affine, so it can only ever draw a Gaussian; it shows a GAN matching a "
+        "known distribution, nothing more.",
     )
-    train_defaults = {
-        "steps": 4000,
-        "batch_size": 1024,
-        "checkpoint_every": 500,
-        "sample_count": 1000,
-        "lr_schedule": "linear",
-    }
 
     def build(self, config: Toy2DConfig) -> nn.Module:
         gen = nn.Linear(config.latent_dim, 2)
@@ -188,11 +186,13 @@ class GanRing8(GenerativeModel):
         summary="An MLP GAN on a ring of 8 Gaussians (radius 2, std 0.05): the classic mode-collapse test.",
         tags=("gan", "toy", "2d", "mode-collapse"),
         pipeline_tag="other",
-        source="Multi-modal variant of seed 001 (the ring of Metz et al., 'Unrolled GANs', 2017).",
-        notes="G: z(8)-128-128-2 ReLU; D: 2-128-128-2 LeakyReLU(0.2); 2-class cross-entropy as in seed 001; "
-        "Adam 1e-3, beta1 0.5.",
+        source="The ring of 8 Gaussians of Metz et al., 'Unrolled Generative Adversarial Networks' (2017), with "
+        "the loss of gan-toy2d's source (the GAN introduction of 'Deep Learning - The Straight Dope').",
+        notes="G: z(8)-128-128-2 ReLU; D: 2-128-128-2 LeakyReLU(0.2); 2-class cross-entropy as in gan-toy2d; "
+        "Adam 1e-3, beta1 0.5; 20 epochs of 100,000 points (train/gan-ring8.toml).",
+        limits="A test of mode collapse on a known 2-D target, not a model of real data. The high-quality "
+        "fraction counts samples within 3 standard deviations of a mode; the rest lie off the modes.",
     )
-    train_defaults = {"epochs": 20, "batch_size": 256, "checkpoint_every": 1000, "sample_count": 1000}
 
     def centers(self) -> torch.Tensor:
         angles = torch.arange(8) * (2 * math.pi / 8)

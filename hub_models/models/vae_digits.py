@@ -1,25 +1,26 @@
-"""``vae-digits``: the variational auto-encoder of seed 004 (and pytorch/examples) on 28x28 MNIST.
+"""``vae-digits``: the variational auto-encoder of the PyTorch book chapter (and pytorch/examples) on 28x28 MNIST.
 
 Encoder 784 → 400 (ReLU) → μ, log σ² (20 each); a sample z = μ + σ·ε; decoder 20 → 400 (ReLU) → 784
 (sigmoid). Loss per image: binary cross-entropy summed over pixels + KL(q(z|x) ‖ N(0, I)).
-``generate`` samples the prior; ``reconstruct``, ``encode``, ``decode_latents`` and ``latent_walk`` expose
-the rest for the demo.
+``generate`` samples the prior; ``reconstruct``, ``encode``, ``decode_latents`` (the contract's: latents →
+images) and ``latent_walk`` expose the rest for the demo.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..contract import CardInfo, GenerativeModel, Metric, TrainingSetup
+from ..contract import GenerativeModel
 from ..data.mnist import load_mnist
 from ..errors import HubModelsError
 from ..metrics.digits import digit_metrics, digit_metrics_declared
+from ..spec import CardInfo, Metric, TrainingSetup
 from .digit_data import card_for_dataset
 
 
@@ -60,8 +61,6 @@ class VaeDigitsConfig:
     z_dim: int = 20
     lr: float = 1e-3
     dataset: str = "mnist"  # or "fashion-mnist"
-    # checkpoints up to v0.1.0 recorded image_size (always 784: only 28x28 digits work); dropped when loaded
-    retired_on_load: ClassVar[dict[str, Any]] = {"image_size": PIXELS}
 
 
 class VaeDigits(GenerativeModel):
@@ -80,17 +79,19 @@ class VaeDigits(GenerativeModel):
         summary="A variational auto-encoder (784-400-20) on MNIST: reconstruct, encode, sample, walk the latents.",
         datasets=("ylecun/mnist",),
         tags=("vae", "mnist", "autoencoder"),
-        source="Seed 004: the VAE of the book chapter (image_size 784, h_dim 400, z_dim 20, Adam 1e-3, batch 128), "
-        "the same model as pytorch/examples/vae.",
-        notes="Architecture, loss and optimiser as in the seed; trained longer (150 epochs, the seed: 30) with "
-        "the learning rate decayed linearly to 0, which lowers the "
-        "test loss (101.70 after 50 epochs, 99.99 after 150). Its samples of the prior, measured with the "
-        "digit protocol of the GANs (10,000 samples read by the mnist-classifier), cover every digit (6.3% to "
-        "13.8% each) but are blurry: their classifier-feature Fréchet distance is 81.9, 212x that of real "
-        "training digits (0.387; cgan-digits-mlp: 0.817).",
+        source="The VAE of "
+        "chapter 8, 'Generative deep learning', of Wu Maogui, Yu Mingmin, Yang Benfa, Li Tao and "
+        "Zhang Yuelei, *Python Deep Learning: Based on PyTorch* (Python 深度学习：基于 PyTorch; China Machine Press, "
+        "2019): image_size 784, h_dim 400, z_dim 20, Adam 1e-3, batch 128; the same model as "
+        "pytorch/examples' vae.",
+        notes="Architecture, loss and optimiser as in the book; trained longer (150 epochs, the book: 30) with the "
+        "learning rate decayed linearly to 0 (train/vae-digits.toml), which lowers the test loss (101.70 after 50 "
+        "epochs, 99.99 after 150).",
+        limits="Reconstructions are faithful but soft, and samples of the prior are blurry: measured with the "
+        "digit protocol of the GANs (10,000 samples read by the mnist-classifier) they cover every digit (6.3% "
+        "to 13.8% each), but their classifier-feature Fréchet distance is 81.9, 212x that of real training "
+        "digits (0.387; cgan-digits-mlp: 0.817). 28x28 greyscale digits only.",
     )
-    train_defaults = {"epochs": 150, "batch_size": 128, "checkpoint_every": 5000, "sample_count": 64,
-                      "lr_schedule": "linear"}  # fmt: skip
 
     def card_info(self) -> CardInfo:
         return card_for_dataset(self.card, self.config.dataset)
@@ -119,10 +120,6 @@ class VaeDigits(GenerativeModel):
         """Posterior mean μ and log-variance of each image (N×20 each)."""
         mu, log_var = self.net.encode(self._as_images(images).to(self.device))
         return mu.cpu(), log_var.cpu()
-
-    @torch.inference_mode()
-    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decode(z.float().to(self.device)).cpu()
 
     @torch.inference_mode()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
