@@ -115,7 +115,7 @@ def faces_grid(model_id: str, seed: int, count: int, truncation: float) -> str:
     inputs = {"truncation": truncation} if any(spec.name == "truncation" for spec in model.inputs) else {}
     images = model.generate(count, seed=seed, **inputs)
     grid = render_grid(images, nrow=min(8, count))
-    factor = min(8, max(1, round(GRID_WIDTH / grid.width)))
+    factor = min(4, max(1, round(GRID_WIDTH / grid.width)))  # at most 4x: one face stays a face, not blocks
     grid = grid.resize((grid.width * factor, grid.height * factor), Image.NEAREST) if factor > 1 else grid
     return save_png(grid, f"{model_id}-seed{seed}-n{count}")
 

@@ -253,6 +253,7 @@ class Handlers:
 
         base = self.toy_model(target)
         steps, seed = limited(steps, "steps", "toy_steps"), whole(seed, "seed", 0, MAX_SEED)
+        self.toy_limits  # noqa: B018 - computed before training: it loads models, which must not happen mid-run
         # the engine's own step API with the model's recipe, scaled to this run's steps: one training loop
         run = {"steps": steps, "seed": seed, "device": "cpu", "progress": False}
         config, settings, _ = resolve_training(type(base), settings=run)
