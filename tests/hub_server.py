@@ -206,6 +206,9 @@ class LocalHub:
             req.wfile.write(payload)
 
     def route(self, method: str, path: str, query: dict[str, str], body: bytes, authorized: bool):
+        """One answer per endpoint of the module docstring, in its order: kept as one function (about 100 lines, a
+        few per endpoint) so that the routes read as the table of the API this double speaks."""
+
         def answer(obj: Any) -> tuple[int, dict[str, str], bytes]:
             return 200, {}, json.dumps(obj).encode()
 

@@ -116,7 +116,7 @@ def test_interpolation_walks_the_great_circle_between_the_two_latents():
     model = DcganFaces()
     seen = []
     decode = model.decode
-    model.decode = lambda latents, *args: seen.append(latents.flatten(1).double()) or decode(latents, *args)
+    model.decode = lambda latents, **inputs: seen.append(latents.flatten(1).double()) or decode(latents, **inputs)
     model.interpolate(1, 2, steps=9)
     path = seen[0]
     a, b = path[0], path[-1]

@@ -122,3 +122,18 @@ def _positional(fn) -> list[str]:
 
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return [p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+
+
+def test_one_function_writes_model_cards():
+    """Every card on disk is written by ``weights.write_card`` (save_pretrained and push_to_hub, update_metrics, the
+    regeneration of the bundled cards, the MNIST classifier's export): only it, and the mixin's
+    ``generate_model_card`` that returns the card object, call ``build_card``."""
+    callers = set()
+    for path in sorted((ROOT / "hub_models").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef):
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "build_card":
+                        callers.add(f"{path.relative_to(ROOT / 'hub_models')}:{function.name}")
+    assert callers == {"weights.py:write_card", "contract.py:generate_model_card"}

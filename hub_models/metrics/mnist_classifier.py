@@ -16,6 +16,7 @@ Reproduce the bundled weights (hub_models/weights/mnist-classifier):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,11 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..engine import fit, resolve_training
-from ..errors import HubModelsError
-from ..locations import bundled_dir, has_local_copy, hub_repo_id, pinned_revision
+from ..errors import HubModelsError, WeightsError
+from ..locations import CLASSIFIER_ENV, CONFIG_NAME, bundled_dir, has_local_copy, hub_repo_id, pinned_revision
 from ..spec import CardInfo, Metric, TrainingSetup, config_from_dict
 from ..utils import atomic_path, resolve_device
-from ..weights import HubOptions, download, load_weights, update_metrics, write_weights
+from ..weights import HubOptions, download, load_weights, update_metrics, write_card, write_weights
 
 MODEL_TYPE = "mnist-classifier"
 
@@ -81,11 +82,23 @@ class ClassifierFeatures(nn.Module):
 
 
 def classifier_dir() -> Path:
-    """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
+    """``$HUB_MODELS_CLASSIFIER`` (``eval --classifier DIR``), else the local copy (a checkout), else the Hub repo
+    ``<org>/mnist-classifier`` at the package's pinned tag (a pip install: ``hub-models download --all``)."""
+    chosen = os.environ.get(CLASSIFIER_ENV)
+    if chosen:
+        if not (Path(chosen).expanduser() / CONFIG_NAME).is_file():
+            raise WeightsError(
+                f"{CLASSIFIER_ENV}={chosen} has no {CONFIG_NAME}: point it at a copy of hub-models/mnist-classifier"
+            )
+        return Path(chosen).expanduser()
     if has_local_copy(ClassifierModel):
         return bundled_dir(ClassifierModel)
     repo_id, revision = hub_repo_id(ClassifierModel), pinned_revision(ClassifierModel)
-    hint = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    fetch = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    hint = (
+        f"{fetch}, or set {CLASSIFIER_ENV} to a local copy of it",
+        f"{fetch}, or pass --classifier DIR (a local copy of it)",
+    )
     return download(repo_id, HubOptions(revision=revision), hint=hint)
 
 
@@ -254,11 +267,9 @@ class ClassifierModel:
     # ------------------------------------------------------------------ weights and metrics
     def save_pretrained(self, directory: str | Path) -> None:
         """config.json, model.safetensors and the card, written by the models' writers; replaced in one rename."""
-        from ..card import build_card
-
         with atomic_path(Path(directory)) as tmp:
             write_weights(self, tmp)
-            build_card(self).save(tmp / "README.md")
+            write_card(self, tmp)
 
     def evaluate(
         self, data_root: str | Path | None = None, num_samples: int | None = None, seed: int = 0
