@@ -393,7 +393,7 @@ def test_a_sliced_digit_grid_is_the_models_own_samples(monkeypatch):
     model.generate from the same seed, only faster."""
     import torch
 
-    from hub_models.app import gpu_work, handlers, store
+    from hub_models.app import gpu_work, store
 
     model = store.ModelStore().get("cgan-digits")
     whole = model.generate(100, seed=5, label="all")
@@ -404,7 +404,7 @@ def test_a_sliced_digit_grid_is_the_models_own_samples(monkeypatch):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as launch() sets it for 8 concurrent requests on a small CPU
     try:
-        sliced = handlers.generate_sliced(model, 100, 5, label="all")
+        sliced = gpu_work.generate_sliced(model, 100, 5, label="all")
     finally:
         torch.set_num_threads(threads)
     assert sorted(sizes) == [33, 33, 34], sizes  # min(4 cores, 100 // 32) = 3 slices

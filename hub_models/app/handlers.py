@@ -36,7 +36,6 @@ from .gpu_work import (
     digit_grid,
     face_interpolation,
     faces_grid,
-    generate_sliced,
     plugin_grid,
     use_store,
     vae_latent_walk,
@@ -46,9 +45,6 @@ from .gpu_work import (
 from .preprocess import mnist_like
 from .store import ModelStore
 
-# the GPU functions, here for the Handlers and the tests (tests/test_space.py replaces them here to watch calls)
-__all__ = ["Handlers", "digit_grid", "face_interpolation", "faces_grid", "generate_sliced", "plugin_grid",
-           "vae_latent_walk", "vae_pair", "vae_prior"]  # fmt: skip
 # the headline metrics a card may carry, and how to read them (counts and spreads are left to the card)
 METRIC_HINTS = {
     "fid": "Inception FID, lower is better",

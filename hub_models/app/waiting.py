@@ -7,7 +7,9 @@ import time
 
 # Long jobs (a live training runs for seconds to minutes) get their own concurrency group and a cap on how many
 # may wait: Gradio's queue limit is app-wide, so without it 64 queued trainings would lock every visitor out.
-TRAIN_GROUP, TRAIN_CONCURRENCY, TRAIN_QUEUE = "train-live", 1, 8
+TRAIN_GROUP = "train-live"
+TRAIN_CONCURRENCY = 1  # trainings run at once
+TRAIN_QUEUE = 8  # trainings that may wait
 BUSY = "busy: {n} live trainings are already waiting; try again in a minute (the other tabs answer meanwhile)"
 
 
