@@ -134,23 +134,6 @@ def test_cli_label_out_of_range_is_one_line(capsys, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_vae_reconstruct_encode_decode_walk():
-    from hub_models.models.vae_digits import VaeDigits
-
-    torch.manual_seed(0)
-    vae = VaeDigits()
-    images = torch.rand(5, 1, 28, 28)
-    mu, log_var = vae.encode(images)
-    assert mu.shape == log_var.shape == (5, 20)
-    assert vae.reconstruct(images).shape == (5, 1, 28, 28)
-    assert vae.decode_latents(mu).shape == (5, 1, 28, 28)
-    assert vae.latent_walk(seed=0, steps=6).shape == (36, 1, 28, 28)
-    with pytest.raises(HubModelsError, match="28x28"):
-        vae.reconstruct(torch.rand(2, 1, 32, 32))
-    with pytest.raises(HubModelsError, match="dims"):
-        vae.latent_walk(dims=(0, 0))
-
-
 @pytest.mark.parametrize(
     ("model_id", "edit", "error"),
     [
@@ -310,13 +293,6 @@ def test_bundled_digit_metrics_match_card_on_fewer_samples(model_id):
     assert measured["classifier_fid_real_train"] < measured["classifier_fid"]
 
 
-@needs_data
-def test_bundled_vae_test_loss_matches_card():
-    recorded = _bundled("vae-digits")["test_loss"]
-    measured = hub_models.load("vae-digits", device="cpu").test_losses(data_root=Path(DATA) / "mnist")["test_loss"]
-    assert abs(measured - recorded) < 0.05  # same images, same seed: only float noise
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model_id", DIGIT_MODELS)
 def test_full_protocol_metrics_meet_the_card(model_id):
@@ -383,21 +359,6 @@ def test_r1_penalty_changes_the_discriminators_update():
     assert any(float(g.abs().max()) > 1e-4 for g in expected)
     for with_r1, without, grad in zip(after[10.0], after[0.0], expected, strict=True):
         torch.testing.assert_close(with_r1 - without, grad, atol=1e-5, rtol=1e-4)
-
-
-def test_vae_reconstructs_each_digit_from_its_own_posterior():
-    """reconstruct() decodes the posterior mean of each input: the bundled VAE gives back every test digit
-    closer to itself than to any other, and the same output every call (no sampling)."""
-    examples = np.load(Path(hub_models.__file__).parent / "app" / "mnist_test_examples.npy")
-    images = torch.from_numpy(examples).float().reshape(-1, 1, 28, 28) / 255
-    vae = hub_models.load("vae-digits", device="cpu")
-    recon = vae.reconstruct(images)
-    assert torch.equal(recon, vae.reconstruct(images))
-    errors = (recon.flatten(1)[:, None] - images.flatten(1)[None]).pow(2).mean(-1)  # [reconstruction, input]
-    assert torch.equal(errors.argmin(1), torch.arange(len(images)))
-    assert float(errors.diagonal().mean()) < 0.03
-    mu, _ = vae.encode(images)
-    torch.testing.assert_close(recon, vae.decode_latents(mu))
 
 
 def test_all_digits_grid_has_one_row_per_digit(tmp_path):
