@@ -236,6 +236,24 @@ def soak(calls: int, clients: int = 8, every: int = 1000) -> dict:
     }  # fmt: skip
 
 
+def stability(calls: int, out: Path) -> None:
+    """The soak (``soak``) with its goals, as demo_stability.json beside ``out``'s folder (or ``out``)."""
+    result = {"benchmark": "demo_stability", "cpu_threads": os.cpu_count(),
+              "load_average_at_start": list(os.getloadavg()), "soak": soak(calls),
+              "goals": {"rss_growth_mb_after_first_1000": 150, "sigterm_exit_s": 5, "errors": 0}}  # fmt: skip
+    result["load_average_at_end"] = list(os.getloadavg())
+    run = result["soak"]
+    result["goals_met"] = {
+        "rss_growth_mb_after_first_1000": run["rss_growth_mb_after_first_1000"] <= 150,
+        "sigterm_exit_s": run["sigterm_exit_s"] <= 5 and run["folder_removed_at_exit"],
+        "errors": run["errors"] == 0,
+    }
+    out = out.with_name("demo_stability.json") if out.name == "demo.json" else out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in run.items() if k != "samples"}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", default="/faces", choices=sorted(ARGS))
@@ -244,23 +262,15 @@ def main() -> None:
     parser.add_argument("--days-calls", type=int, default=20000, help="calls of the stability soak (fresh sessions)")
     parser.add_argument("--part", choices=("all", "latency", "stability"), default="all")
     args = parser.parse_args()
-    if args.part == "stability":
-        result = {"benchmark": "demo_stability", "cpu_threads": os.cpu_count(),
-                  "load_average_at_start": list(os.getloadavg()), "soak": soak(args.days_calls),
-                  "goals": {"rss_growth_mb_after_first_1000": 150, "sigterm_exit_s": 5, "errors": 0}}  # fmt: skip
-        result["load_average_at_end"] = list(os.getloadavg())
-        run = result["soak"]
-        result["goals_met"] = {
-            "rss_growth_mb_after_first_1000": run["rss_growth_mb_after_first_1000"] <= 150,
-            "sigterm_exit_s": run["sigterm_exit_s"] <= 5 and run["folder_removed_at_exit"],
-            "errors": run["errors"] == 0,
-        }
-        out = args.out.with_name("demo_stability.json") if args.out.name == "demo.json" else args.out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({k: v for k, v in run.items() if k != "samples"}, indent=2))
-        return
-    model_id = ARGS[args.endpoint][0]
+    if args.part in ("all", "latency"):
+        latency(args.endpoint, args.out, args.soak)
+    if args.part in ("all", "stability"):
+        stability(args.days_calls, args.out)
+
+
+def latency(endpoint: str, out: Path, soak_requests: int) -> None:
+    """The latency goals (demo.json): one and eight clients, every endpoint, a mixed load, an upload bomb."""
+    model_id = ARGS[endpoint][0]
     # latency depends on the architecture, not on the trained values: without bundled weights, measure an
     # untrained checkpoint of the same model (and say so in the output)
     weights = "bundled" if not missing_weights(model_id) else "untrained stand-in (same architecture)"
@@ -271,28 +281,28 @@ def main() -> None:
         cold_start = server.ready_after
         start = time.perf_counter()
         with httpx.Client(timeout=60) as first:  # loads the model lazily
-            http_predict(first, url, args.endpoint, list(ARGS[args.endpoint]), False, uuid.uuid4().hex)
+            http_predict(first, url, endpoint, list(ARGS[endpoint]), False, uuid.uuid4().hex)
         first_request = (time.perf_counter() - start) * 1000
         result = {
             "benchmark": "demo_latency",
-            "endpoint": args.endpoint,
+            "endpoint": endpoint,
             "model": model_id,
             "weights": weights,
             "cpu_threads": os.cpu_count(),
             "load_average_at_start": list(os.getloadavg()),
             "cold_start_to_ready_s": round(cold_start, 2),
             "first_request_ms": round(first_request, 1),
-            "one_client": load(url, args.endpoint, 1, 40),
-            "one_client_with_downloads": load(url, args.endpoint, 1, 40, download=True),
-            "eight_clients": load(url, args.endpoint, 8, 160),
-            "eight_clients_with_downloads": load(url, args.endpoint, 8, 160, download=True),
-            "soak": load(url, args.endpoint, 16, args.soak),
+            "one_client": load(url, endpoint, 1, 40),
+            "one_client_with_downloads": load(url, endpoint, 1, 40, download=True),
+            "eight_clients": load(url, endpoint, 8, 160),
+            "eight_clients_with_downloads": load(url, endpoint, 8, 160, download=True),
+            "soak": load(url, endpoint, 16, soak_requests),
             "every_endpoint_one_client": {e: load(url, e, 1, 30, defaults=True) for e in DEFAULTS},
             "mixed_eight_clients": load(url, "", 8, 240, mixed=MIXED),
             "upload_bomb": bomb_refusal(server),
             "reference_gradio_client": {
-                "one_client": load(url, args.endpoint, 1, 20, via="gradio_client"),
-                "eight_clients": load(url, args.endpoint, 8, 80, via="gradio_client"),
+                "one_client": load(url, endpoint, 1, 20, via="gradio_client"),
+                "eight_clients": load(url, endpoint, 8, 80, via="gradio_client"),
             },
             "goals": {"p50_ms_8_clients": 150, "p95_ms_8_clients": 600, "cold_start_s": 10, "soak_errors": 0,
                       "p50_ms_each_endpoint_one_client": 150, "p95_ms_each_endpoint_mixed_8_clients": 1000,
@@ -315,8 +325,8 @@ def main() -> None:
         }
     finally:
         server.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -352,9 +352,8 @@ def test_the_spaces_builder(tmp_path):
 
 
 def test_a_single_face_is_shown_at_most_4x(server):
-    """Faces come upscaled by a whole factor ≤ 4 to about 1000 px wide (and the page shows the grid at its own
-    size, at most the column's width), so one face is not stretched across the column into blocks and 8 or 16
-    faces fill it instead of sitting small in it."""
+    """Faces come upscaled by a whole factor ≤ 4 to about 1000 px wide (shown at that size, at most the column's
+    width): one face is not stretched into blocks, and 8 or 16 faces fill the column instead of sitting small."""
     one = Image.open(__import__("io").BytesIO(fetch(ok(call(server.url, "/faces", ["dcgan-faces", 0, 1, 1.0]))[0])))
     assert one.size in ((4 * 64, 4 * 64), (4 * 68, 4 * 68)), one.size  # 4x one 64 px face (with or without padding)
     eight = Image.open(__import__("io").BytesIO(fetch(ok(call(server.url, "/faces", ["dcgan-faces", 0, 8, 1.0]))[0])))

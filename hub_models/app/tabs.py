@@ -158,6 +158,8 @@ def digits_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Radio, gr.Markdo
 
 
 def vae_tab(h: Handlers, store: ModelStore, guard: Any) -> tuple[Tab, gr.Markdown]:
+    """The reconstruction tab; long because it lays out, top to bottom as the page shows them, two inputs, a
+    test example, the prior's samples and the latent walk, each with its event."""
     info = info_line()
     with gr.Row():
         pen = gr.Brush(default_size=20, colors=["#000000"], default_color="#000000", color_mode="fixed")
