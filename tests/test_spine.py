@@ -255,7 +255,7 @@ def test_generate_help_lists_the_models_declared_inputs(capsys):
     assert "--label {all,0,1,2,3,4,5,6,7,8,9}" in out and "(default: all)" in out
     assert "a digit 0-9, or 'all'" in " ".join(out.split())  # the declared help, plain text
     code, out = _help("generate", "dcgan-faces", "-h", capsys=capsys)
-    assert code == 0 and "--truncation FLOAT" in out and "from 0.1 to 1.0" in " ".join(out.split())
+    assert code == 0 and "--truncation FLOAT" in out and "from 0.6 to 1.0" in " ".join(out.split())
     code, out = _help("generate", "gan-toy2d", "--help", capsys=capsys)
     assert code == 0 and "--label" not in out and "--truncation" not in out and "--seed" in out
     code, out = _help("generate", "--help", capsys=capsys)  # no model yet: the common options

@@ -16,7 +16,7 @@ TRUNCATION = Input(
     "float",
     1.0,
     label="truncation ψ",
-    minimum=0.1,
+    minimum=0.6,  # below it a face GAN's samples wash out into one mean face (0.5 ghostly, 0.1 plain squares)
     maximum=1.0,
     help="scale latents toward the mean (0): lower = more typical, less varied samples",
 )
