@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -166,13 +167,110 @@ def bomb_refusal(server: DemoServer) -> dict:
             "message": str(data)[:200]}  # fmt: skip
 
 
+SOAK_MIX: list[tuple[str, list]] = [
+    ("/describe", ["dcgan-faces"]),
+    ("/faces", ["dcgan-faces", 0, 4, 1.0]),
+    ("/digits", ["cgan-digits-mlp", "all", 0, 10]),
+    ("/vae_example", [0]),
+    ("/vae_sample", [0, 16]),
+    ("/generate", ["gan-toy2d", 0, 16, "{}"]),
+]
+
+
+def disk_usage(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under ``folder``."""
+    files = [f for f in folder.rglob("*") if f.is_file()] if folder.exists() else []
+    return len(files), sum(f.stat().st_size for f in files if f.exists())
+
+
+def soak(calls: int, clients: int = 8, every: int = 1000) -> dict:
+    """``calls`` API calls, each from a fresh session (as many visitors, each once), a mix of every kind of
+    endpoint; the server's RSS and its folder's files every ``every`` calls; then SIGTERM: seconds to exit and
+    whether its folder is gone. The server deletes served files older than 2 minutes every minute here."""
+    env = stand_in_weights(Path(tempfile.mkdtemp(prefix="bench-demo-")))
+    server = DemoServer(env={**env, "HUB_MODELS_DEMO_CACHE_CLEANUP": "60,120", "GRADIO_TEMP_DIR": ""})
+    folder = Path(tempfile.gettempdir()) / f"hub-models-demo-{server.proc.pid}"
+    samples, errors, messages = [], 0, []
+    local = threading.local()
+
+    def work(i: int) -> bool:
+        endpoint, args = SOAK_MIX[i % len(SOAK_MIX)]
+        args = list(args)
+        if endpoint in ("/faces", "/digits", "/vae_sample", "/generate"):
+            args[1 if endpoint != "/digits" else 2] = i  # another seed each time: nothing served from a cache
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=60)
+        try:
+            http_predict(local.client, server.url, endpoint, args, False, uuid.uuid4().hex)  # a fresh session
+            return True
+        except Exception as exc:
+            messages.append(f"{type(exc).__name__}: {exc}"[:200])
+            return False
+
+    start = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            for first in range(0, calls, every):
+                errors += sum(not ok for ok in pool.map(work, range(first, min(calls, first + every))))
+                files, size = disk_usage(folder)
+                samples.append({"calls": min(calls, first + every), "rss_mb": round(rss_mb(server.proc.pid), 1),
+                                "files": files, "mb_on_disk": round(size / 2**20, 1),
+                                "s": round(time.perf_counter() - start, 1)})  # fmt: skip
+        exit_start = time.perf_counter()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(60)
+        exit_s = time.perf_counter() - exit_start
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+    base = next((s for s in samples if s["calls"] >= 1000), samples[0])
+    last = samples[-1]
+    slope = (last["rss_mb"] - base["rss_mb"]) * 1024 / max(1, last["calls"] - base["calls"])
+    return {
+        "calls": calls, "clients": clients, "errors": errors, "error_messages": messages[:3],
+        "rss_mb_after_first_1000": base["rss_mb"], "rss_mb_at_end": last["rss_mb"],
+        "rss_growth_mb_after_first_1000": round(last["rss_mb"] - base["rss_mb"], 1),
+        "rss_slope_kb_per_call": round(slope, 2), "max_files_on_disk": max(s["files"] for s in samples),
+        "max_mb_on_disk": max(s["mb_on_disk"] for s in samples), "sigterm_exit_s": round(exit_s, 2),
+        "folder_removed_at_exit": not folder.exists(), "samples": samples,
+    }  # fmt: skip
+
+
+def stability(calls: int, out: Path) -> None:
+    """The soak (``soak``) with its goals, as demo_stability.json beside ``out``'s folder (or ``out``)."""
+    result = {"benchmark": "demo_stability", "cpu_threads": os.cpu_count(),
+              "load_average_at_start": list(os.getloadavg()), "soak": soak(calls),
+              "goals": {"rss_growth_mb_after_first_1000": 150, "sigterm_exit_s": 5, "errors": 0}}  # fmt: skip
+    result["load_average_at_end"] = list(os.getloadavg())
+    run = result["soak"]
+    result["goals_met"] = {
+        "rss_growth_mb_after_first_1000": run["rss_growth_mb_after_first_1000"] <= 150,
+        "sigterm_exit_s": run["sigterm_exit_s"] <= 5 and run["folder_removed_at_exit"],
+        "errors": run["errors"] == 0,
+    }
+    out = out.with_name("demo_stability.json") if out.name == "demo.json" else out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in run.items() if k != "samples"}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", default="/faces", choices=sorted(ARGS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--soak", type=int, default=500)
+    parser.add_argument("--days-calls", type=int, default=20000, help="calls of the stability soak (fresh sessions)")
+    parser.add_argument("--part", choices=("all", "latency", "stability"), default="all")
     args = parser.parse_args()
-    model_id = ARGS[args.endpoint][0]
+    if args.part in ("all", "latency"):
+        latency(args.endpoint, args.out, args.soak)
+    if args.part in ("all", "stability"):
+        stability(args.days_calls, args.out)
+
+
+def latency(endpoint: str, out: Path, soak_requests: int) -> None:
+    """The latency goals (demo.json): one and eight clients, every endpoint, a mixed load, an upload bomb."""
+    model_id = ARGS[endpoint][0]
     # latency depends on the architecture, not on the trained values: without bundled weights, measure an
     # untrained checkpoint of the same model (and say so in the output)
     weights = "bundled" if not missing_weights(model_id) else "untrained stand-in (same architecture)"
@@ -183,28 +281,28 @@ def main() -> None:
         cold_start = server.ready_after
         start = time.perf_counter()
         with httpx.Client(timeout=60) as first:  # loads the model lazily
-            http_predict(first, url, args.endpoint, list(ARGS[args.endpoint]), False, uuid.uuid4().hex)
+            http_predict(first, url, endpoint, list(ARGS[endpoint]), False, uuid.uuid4().hex)
         first_request = (time.perf_counter() - start) * 1000
         result = {
             "benchmark": "demo_latency",
-            "endpoint": args.endpoint,
+            "endpoint": endpoint,
             "model": model_id,
             "weights": weights,
             "cpu_threads": os.cpu_count(),
             "load_average_at_start": list(os.getloadavg()),
             "cold_start_to_ready_s": round(cold_start, 2),
             "first_request_ms": round(first_request, 1),
-            "one_client": load(url, args.endpoint, 1, 40),
-            "one_client_with_downloads": load(url, args.endpoint, 1, 40, download=True),
-            "eight_clients": load(url, args.endpoint, 8, 160),
-            "eight_clients_with_downloads": load(url, args.endpoint, 8, 160, download=True),
-            "soak": load(url, args.endpoint, 16, args.soak),
+            "one_client": load(url, endpoint, 1, 40),
+            "one_client_with_downloads": load(url, endpoint, 1, 40, download=True),
+            "eight_clients": load(url, endpoint, 8, 160),
+            "eight_clients_with_downloads": load(url, endpoint, 8, 160, download=True),
+            "soak": load(url, endpoint, 16, soak_requests),
             "every_endpoint_one_client": {e: load(url, e, 1, 30, defaults=True) for e in DEFAULTS},
             "mixed_eight_clients": load(url, "", 8, 240, mixed=MIXED),
             "upload_bomb": bomb_refusal(server),
             "reference_gradio_client": {
-                "one_client": load(url, args.endpoint, 1, 20, via="gradio_client"),
-                "eight_clients": load(url, args.endpoint, 8, 80, via="gradio_client"),
+                "one_client": load(url, endpoint, 1, 20, via="gradio_client"),
+                "eight_clients": load(url, endpoint, 8, 80, via="gradio_client"),
             },
             "goals": {"p50_ms_8_clients": 150, "p95_ms_8_clients": 600, "cold_start_s": 10, "soak_errors": 0,
                       "p50_ms_each_endpoint_one_client": 150, "p95_ms_each_endpoint_mixed_8_clients": 1000,
@@ -227,8 +325,8 @@ def main() -> None:
         }
     finally:
         server.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -1,6 +1,8 @@
-"""The ``hub-models`` command line: list, info, train, generate, eval, download, push, publish, demo.
+"""The ``hub-models`` command line: list, info, train, recipe, generate, eval, download, push, publish, demo.
 
-Errors a user can cause print one line (``error: ...``) and exit with status 2.
+Errors a user can cause print one line (``error: ...``, in the command line's terms: ``HubModelsError.cli``) and
+exit with status 2; so do argument errors, with a pointer to the command's ``--help``. Nothing heavy is imported
+before a command needs it (torch only once a model is), so ``--version``, ``--help`` and ``list`` start at once.
 """
 
 from __future__ import annotations
@@ -8,154 +10,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_args import build_parser, options_from
 from .errors import HubModelsError
 
-
-def _add_hub(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--revision", help="Hub branch, tag or commit (default: the model's pinned revision)")
-    p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or `hf auth login`)")
-    p.add_argument("--cache-dir", type=Path, help="Hugging Face cache directory (default: HF_HUB_CACHE)")
-    p.add_argument("--force-download", action="store_true", help="fetch again even if cached")
-    p.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
-
-
-def _add_weights(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--weights",
-        help="a local checkpoint dir or a Hub repo id org/name[@revision] (default: the local copy if any, "
-        "else the model's Hub repo at its pinned revision)",
-    )
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
-    _add_hub(p)
-
-
-def build_parser(model_cls: type | None = None) -> argparse.ArgumentParser:
-    """The command line; ``model_cls``: the model named after ``generate``, whose declared inputs become options."""
-    parser = argparse.ArgumentParser(
-        prog="hub-models", description="hub-models: list, describe, train, generate, evaluate and publish models."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sub.add_parser("list", help="list installed model plugins")
-
-    p = sub.add_parser("info", help="describe a model: config, inputs, metrics, bundled weights")
-    p.add_argument("model")
-
-    p = sub.add_parser("train", help="train a model with the shared engine")
-    p.add_argument("model")
-    p.add_argument(
-        "--config",
-        type=Path,
-        help="a recipe TOML with [config] and [train] tables (default: the model's own recipe, which produced its "
-        "published weights: `hub-models recipe MODEL` prints it); options given here override its [train]",
-    )
-    p.add_argument("--out", type=Path, help="run directory (default: runs/MODEL)")
-    p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset> or download)")
-    _add_settings(p)
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a model config field (repeatable), e.g. --set lr_g=0.001",
-    )
-
-    p = sub.add_parser("recipe", help="print a model's training recipe (what `hub-models train MODEL` trains)")
-    p.add_argument("model", help="a model id, or a recipe variant such as convgan-faces128-gpu")
-
-    # -h is ours, not argparse's: the help is printed once the model is known, with the model's own options
-    p = sub.add_parser(
-        "generate", help="generate samples: -o x.png (grid) or -o x.npy (raw array)", add_help=False,
-        description="Generate samples. `hub-models generate MODEL --help` also lists MODEL's own options.",
-    )  # fmt: skip
-    p.set_defaults(generate_parser=p)
-    p.add_argument("-h", "--help", action="store_true", help="show this help (with MODEL's own options) and exit")
-    p.add_argument("model", nargs="?", help="a model id, as `hub-models list` prints it")
-    _add_weights(p)
-    p.add_argument("-n", "--num", type=int, default=16, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", type=Path, help="output .png/.jpg (grid) or .npy (uint8 N×C×H×W or float32 N×2)")
-    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="any declared model input")
-    if model_cls is not None:
-        _add_inputs(p, model_cls)
-
-    p = sub.add_parser("eval", help="measure a model's metrics and print them as JSON")
-    p.add_argument("model")
-    _add_weights(p)
-    p.add_argument("--data", help="data set directory (default: $HUB_MODELS_DATA/<dataset>)")
-    p.add_argument("--num-samples", type=int, help="generated samples (default: the model's full protocol)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--update-card",
-        action="store_true",
-        help="record the metrics in the checkpoint's config.json and model card (local dirs only)",
-    )
-
-    p = sub.add_parser("download", help="fetch models' weights from the Hub into the cache (for offline use)")
-    p.add_argument("models", nargs="*", metavar="MODEL")
-    p.add_argument("--all", action="store_true", help="every installed model")
-    _add_hub(p)
-
-    p = sub.add_parser("publish", help="push every local checkpoint (or MODEL...) to ORG/<model-id> on the Hub")
-    p.add_argument("models", nargs="*", metavar="MODEL")
-    p.add_argument("--org", required=True, help="Hub user or organisation")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--no-tag", action="store_true", help="do not tag the pinned revision")
-
-    p = sub.add_parser("push", help="upload a checkpoint directory (and its TensorBoard logs) to the Hub")
-    p.add_argument("directory", type=Path)
-    p.add_argument("--repo-id", required=True)
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--revision", "--branch", dest="revision", help="branch to push to (created if missing)")
-    p.add_argument("--logs", type=Path, help="TensorBoard log dir (default: DIRECTORY/../logs)")
-
-    p = sub.add_parser("demo", help="start the Gradio demo (also: python demo/app.py [options])")
-    # no defaults: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (a Space sets them), else 127.0.0.1 and
-    # the first free port from 7860; an option given here wins over the environment
-    p.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default: $GRADIO_SERVER_PORT, else 7860)")
-    p.add_argument("--share", action="store_true")
-    p.add_argument(
-        "--weights",
-        action="append",
-        default=[],
-        metavar="MODEL=REF",
-        help="weights for one model (repeatable): MODEL as `hub-models list` prints it, REF a Hub repo "
-        "org/name[@revision] or a local directory, e.g. dcgan-faces=org/dcgan-faces@v1",
-    )
-    return parser
-
-
-def _add_settings(p: argparse.ArgumentParser) -> None:
-    """One option per TrainSettings field, with its help (unset options fall back to the recipe, then defaults)."""
-    import typing
-
-    from .engine.settings import TrainSettings
-
-    types = typing.get_type_hints(TrainSettings)
-    for f in dataclasses.fields(TrainSettings):
-        flag, kind = "--" + f.name.replace("_", "-"), types[f.name]
-        if kind is bool and f.default is True:
-            p.add_argument(
-                "--no-" + flag[2:], dest=f.name, action="store_false", default=None, help=f"do not {f.metadata['help']}"
-            )
-        elif kind is bool:
-            p.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
-        else:
-            base = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
-            p.add_argument(flag, type=base, choices=f.metadata.get("choices"), help=f.metadata["help"])
-
-
-def _version() -> str:
-    from .version import __version__
-
-    return __version__
+# what `hub-models download` says when the Hub is out of reach (CLI wording only: the command is the CLI's)
+DOWNLOAD_HINT = (
+    "retry once online; meanwhile the models with a local copy (`hub-models list`) and local checkpoint "
+    "directories (--weights DIR) work without the Hub",
+) * 2
+EVAL_EXTRA = ("torchmetrics",)  # what `hub-models eval` imports from the [eval] extra
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -191,22 +60,22 @@ def _typed(cls: type, key: str, raw: str) -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .locations import distribution, has_local_copy, hub_repo_id, pinned_revision
-    from .registry import conflicts, get_model_class, list_models, plugin_errors
+    from .catalog import catalog
+    from .locations import distribution
 
-    for model_id in list_models():
-        cls = get_model_class(model_id)
-        weights = "local copy" if has_local_copy(cls) else f"{hub_repo_id(cls)}@{pinned_revision(cls)}"
-        inputs = ", ".join(spec.name for spec in cls.inputs) or "-"
-        package = distribution(model_id)[0]
-        print(
-            f"{model_id:<20} {cls.output:<7} inputs: {inputs:<12} {weights:<32} {package:<18} "
-            f"{' '.join(cls.card.summary.split())}"  # whole: "et al., 2016" and "std 0.05" hold full stops
-        )
-    for model_id, error in plugin_errors().items():
-        print(f"{model_id:<20} BROKEN  {error}")
-    for clash in conflicts():
-        print(f"{clash.model_id:<20} CONFLICT {clash.message()}")
+    found = catalog()
+    header = ("MODEL", "OUTPUT", "INPUTS", "WEIGHTS", "PACKAGE", "SUMMARY")
+    rows = [
+        (e.model_id, e.output, ", ".join(e.inputs) or "-", e.weights(), distribution(e.model_id)[0], e.summary)
+        for e in found.entries
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    for model_id, error in found.broken.items():
+        print(f"{model_id.ljust(widths[0])}  BROKEN  {error}")
+    for message in found.conflicts:
+        print(f"CONFLICT  {message}")
     return 0
 
 
@@ -283,11 +152,22 @@ def _load(args: argparse.Namespace):
     return load(args.model, weights=args.weights, device=args.device, **_hub(args))
 
 
-def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
+def cmd_generate(args: argparse.Namespace, extra: dict[str, str | None], model_cls: type | None = None) -> int:
+    """``extra``: the ``--NAME VALUE`` options left over by the parser, checked against the model's declared inputs
+    (before loading when the model is known from its id or its directory's config.json, else once loaded)."""
     from .images import save_samples
     from .inference import optimize_for_inference
 
-    model = optimize_for_inference(_load(args))  # BatchNorm folded: the same samples up to rounding, faster
+    if model_cls is not None:
+        _check_declared(model_cls, extra, args.model)
+    model = _load(args)
+    _check_declared(type(model), extra, args.model)
+    for name, value in extra.items():
+        if value is None:
+            raise HubModelsError(
+                f"--{name.replace('_', '-')} needs a value (see `hub-models generate {args.model} --help`)"
+            )
+    model = optimize_for_inference(model)  # BatchNorm folded: the same samples up to rounding, faster
     inputs = {**_pairs(args.input, "--input"), **extra}
     samples = model.generate(args.num, seed=args.seed, **inputs)
     output = args.output or Path(f"{model.model_id}-seed{args.seed}.png")
@@ -299,13 +179,34 @@ def cmd_generate(args: argparse.Namespace, extra: dict[str, str]) -> int:
     return 0
 
 
+def _check_declared(model_cls: type, options: dict[str, str | None], model_arg: str) -> None:
+    undeclared = sorted(set(options) - {spec.name for spec in model_cls.inputs})
+    if undeclared:
+        flags = ", ".join("--" + name.replace("_", "-") for name in undeclared)
+        own = ", ".join("--" + spec.name.replace("_", "-") for spec in model_cls.inputs) or "none"
+        raise HubModelsError(
+            f"{model_cls.model_id} has no option {flags} (its own options: {own}; "
+            f"see `hub-models generate {model_arg} --help`)"
+        )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .weights import update_metrics
 
-    model = _load(args)
     if args.num_samples is not None and args.num_samples < 1:
         raise HubModelsError("--num-samples must be a positive integer")
-    metrics = model.evaluate(data_root=args.data, num_samples=args.num_samples, seed=args.seed)
+    if args.classifier is not None:
+        _use_classifier(args.classifier)
+    model = _load(args)
+    try:
+        metrics = model.evaluate(data_root=args.data, num_samples=args.num_samples, seed=args.seed)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in EVAL_EXTRA:
+            raise
+        raise HubModelsError(
+            f'hub-models eval needs {missing}, which is not installed: pip install "hub-models[eval]"'
+        ) from None
     if args.update_card:
         target = Path(args.weights) if args.weights else model.weights_dir
         if target is None or not Path(target).is_dir():
@@ -313,6 +214,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         update_metrics(Path(target), model, metrics)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
+
+
+def _use_classifier(directory: str) -> None:
+    """``--classifier DIR``: the digit metrics' judge from a local directory (as ``$HUB_MODELS_CLASSIFIER`` does)."""
+    from .locations import CLASSIFIER_ENV, CONFIG_NAME
+
+    if not (Path(directory).expanduser() / CONFIG_NAME).is_file():
+        raise HubModelsError(
+            f"--classifier {directory} has no {CONFIG_NAME}: point it at a copy of hub-models/mnist-classifier "
+            "(`hub-models download --all` fetches one into the Hugging Face cache)"
+        )
+    os.environ[CLASSIFIER_ENV] = str(Path(directory).expanduser())
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -325,7 +238,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     for model_id in list_models() if args.all else args.models:
         cls = get_model_class(model_id)
         hub = HubOptions(**{**_hub(args), "revision": args.revision or pinned_revision(cls)})
-        folder = download(hub_repo_id(cls), hub)
+        folder = download(hub_repo_id(cls), hub, hint=DOWNLOAD_HINT)
         print(f"{model_id}: {hub_repo_id(cls)}@{hub.revision} -> {folder}")
     if args.all:  # what the metrics need besides the models (e.g. the MNIST classifier of the digit metrics)
         from .locations import ASSETS, hub_asset_repo_id
@@ -333,7 +246,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
         for name in ASSETS:
             hub = HubOptions(**{**_hub(args), "revision": args.revision or f"v{__version__}"})
-            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {download(hub_asset_repo_id(name), hub)}")
+            folder = download(hub_asset_repo_id(name), hub, hint=DOWNLOAD_HINT)
+            print(f"{name}: {hub_asset_repo_id(name)}@{hub.revision} -> {folder}")
     return 0
 
 
@@ -358,72 +272,100 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from .app import launch, weights_option
     except ImportError as exc:
         raise HubModelsError(f"the demo needs gradio: pip install 'hub-models[demo]' ({exc})") from None
-    launch(host=args.host, port=args.port, share=args.share, weights=weights_option(args.weights))
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    try:
+        port = args.port or int(os.environ.get("GRADIO_SERVER_PORT") or 0)
+    except ValueError:
+        raise HubModelsError(
+            f"GRADIO_SERVER_PORT={os.environ['GRADIO_SERVER_PORT']!r} is not a port number: unset it or pass --port N"
+        ) from None
+    if port and not _port_free(host, port):
+        raise HubModelsError(_port_in_use(host, port))
+    try:
+        launch(host=args.host, port=args.port, share=args.share, weights=weights_option(args.weights))
+    except OSError as exc:  # Gradio found no free port (taken between the check above and its own bind)
+        if "port" not in str(exc).lower():
+            raise
+        raise HubModelsError(_port_in_use(host, port or 7860)) from None
     return 0
 
 
-def _add_inputs(p: argparse.ArgumentParser, model_cls: type) -> None:
-    """One option per declared input of ``model_cls`` (``--label 3``). The values reach ``generate`` as text:
-    the model's ``Input.parse`` converts and checks them, so a bad value is one clear line, as everywhere."""
-    group = p.add_argument_group(f"{model_cls.model_id} options (its declared inputs)")
-    for spec in model_cls.inputs:
-        if spec.kind == "choice":
-            metavar = "{" + ",".join(spec.choices) + "}"
-        else:
-            metavar = spec.kind.upper()
-        limits = ""
-        if spec.minimum is not None or spec.maximum is not None:
-            limits = f", from {spec.minimum} to {spec.maximum}"
-        text = f"{spec.help or spec.label or spec.name} (default: {spec.default}{limits})"
-        flag = "--" + spec.name.replace("_", "-")
-        try:
-            group.add_argument(flag, dest=f"input:{spec.name}", metavar=metavar, help=text)
-        except argparse.ArgumentError:
-            continue  # an input named like a generate option (e.g. "seed"): still reachable as --input NAME=VALUE
+def _port_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be listened on now (what Gradio will try; no SO_REUSEADDR, like Gradio)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
+def _port_in_use(host: str, port: int) -> str:
+    return (
+        f"port {port} on {host} is in use (another demo, or another server): stop it, or pick a free port with "
+        f"--port {port + 1} (`make demo PORT={port + 1}`)"
+    )
 
 
 def _model_for_generate(argv: list[str]) -> type | None:
-    """The plugin class named after ``generate`` (None: another command, no model yet, or a Hub repo id)."""
+    """The plugin class of the MODEL after ``generate``: a model id, or a checkpoint directory's config.json
+    ``model_type`` (None: another command, no model yet, a Hub repo id, or no readable config)."""
     if not argv or argv[0] != "generate":
         return None
-    known, _ = build_parser().parse_known_args(argv)  # exits with argparse's message when argv cannot parse at all
-    if not known.model or "/" in known.model:
+    known, _ = build_parser().parse_known_args(argv)
+    if not known.model:
         return None
-    from .registry import get_model_class
+    from .registry import get_model_class, list_models
 
+    directory = Path(known.model).expanduser()
+    if directory.is_dir():
+        try:
+            model_type = json.loads((directory / "config.json").read_text(encoding="utf-8"))["model_type"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # loading it says what is wrong
+        return get_model_class(model_type) if model_type in list_models() else None
+    if "/" in known.model:
+        return None
     return get_model_class(known.model)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser(_model_for_generate(argv)).parse_args(argv)
-        if args.command == "generate":
-            if args.help:
-                args.generate_parser.print_help()
-                return 0
-            if not args.model:
-                args.generate_parser.error("the following arguments are required: model")
-            extra = {k.partition(":")[2]: v for k, v in vars(args).items() if k.startswith("input:") and v is not None}
-            return cmd_generate(args, extra)
-        handlers = {
-            "list": cmd_list,
-            "info": cmd_info,
-            "train": cmd_train,
-            "recipe": cmd_recipe,
-            "eval": cmd_eval,
-            "download": cmd_download,
-            "publish": cmd_publish,
-            "push": cmd_push,
-            "demo": cmd_demo,
-        }
-        return handlers[args.command](args)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        if command != "generate":
+            args = build_parser(command=command).parse_args(argv)
+            return HANDLERS[args.command](args)
+        model_cls = _model_for_generate(argv)
+        args, unknown = build_parser(model_cls, command).parse_known_args(argv)
+        if args.help:
+            args.generate_parser.print_help()
+            return 0
+        if not args.model:
+            args.generate_parser.error("the following arguments are required: model")
+        extra = {k.partition(":")[2]: v for k, v in vars(args).items() if k.startswith("input:") and v is not None}
+        return cmd_generate(args, {**extra, **options_from(unknown)}, model_cls)
     except HubModelsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.cli}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+HANDLERS = {
+    "list": cmd_list,
+    "info": cmd_info,
+    "train": cmd_train,
+    "recipe": cmd_recipe,
+    "eval": cmd_eval,
+    "download": cmd_download,
+    "publish": cmd_publish,
+    "push": cmd_push,
+    "demo": cmd_demo,
+}
 
 
 if __name__ == "__main__":

@@ -219,25 +219,60 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
     ) -> dict[str, Any]:
         return {}
 
-    # ------------------------------------------------------------------ Hub I/O (ModelHubMixin hooks)
-    # ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's own, and ``save_pretrained`` is too (only made
-    # atomic); these hooks are the hub-models part: the files written, the card, and the strict load (with the
-    # download arguments forwarded).
-    def _save_pretrained(self, save_directory: Path) -> None:
+    # ------------------------------------------------------------------ Hub I/O (ModelHubMixin)
+    # ``push_to_hub`` and ``from_pretrained`` are huggingface_hub's own; ``save_pretrained`` writes the Hub layout
+    # with hub-models' writers (the card included, so one function writes every card), and ``_from_pretrained`` is
+    # the strict load (with the download arguments forwarded).
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        config: Any = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> str | None:
+        """config.json, model.safetensors, sample.png, the evaluation results and the card (``model_card_kwargs``:
+        ``push_to_hub`` passes the target ``repo_id``), written into a temporary directory that replaces
+        ``save_directory`` in one rename: a failure half-way (a full disk, a card that cannot be built) leaves the
+        previous checkpoint as it was. ``config`` is not used: config.json always describes this model.
+        ``push_to_hub=True`` then pushes as huggingface_hub's ``save_pretrained`` does."""
+        from .utils import atomic_path
         from .weights import write_model_files
 
-        write_model_files(self, Path(save_directory))
-
-    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> str | None:
-        """huggingface_hub's own ``save_pretrained`` (config, card with ``model_card_kwargs``, ``push_to_hub``),
-        run into a temporary directory that replaces ``save_directory`` in one rename: a failure half-way (a
-        full disk, a card that cannot be built) leaves the previous checkpoint as it was."""
-        from .utils import atomic_path
-
-        if kwargs.get("push_to_hub"):  # nothing is replaced locally that the push could leave half-written
-            return super().save_pretrained(save_directory, **kwargs)
         with atomic_path(save_directory) as tmp:
-            return super().save_pretrained(tmp, **kwargs)
+            write_model_files(self, tmp, **(model_card_kwargs or {}))
+        if push_to_hub:
+            repo_id = repo_id or Path(save_directory).name
+            return self.push_to_hub(repo_id, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+        return None
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> GenerativeModel:
+        """huggingface_hub's ``from_pretrained`` (a local directory or a Hub repo id, the same download arguments),
+        going straight to the strict load: whatever fails (an unreachable Hub, a cache miss offline, a bad file)
+        is the one-line :class:`~hub_models.errors.WeightsError` that ``hub_models.load`` raises, not the
+        mixin's own errors about its first download of config.json."""
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            **model_kwargs,
+        )
 
     @classmethod
     def _from_pretrained(
@@ -259,7 +294,7 @@ class GenerativeModel(ModelHubMixin, library_name="hub-models", tags=["hub-model
         return load_weights(cls, model_id, device=device or map_location, hub=hub)
 
     def generate_model_card(self, repo_id: str | None = None, recipe: bool | None = None, **kwargs: Any):
-        """The model card (``push_to_hub`` passes the target ``repo_id`` through ``model_card_kwargs``)."""
+        """The model card as a huggingface_hub ``ModelCard`` (what :func:`hub_models.weights.write_card` saves)."""
         from .card import build_card
 
         return build_card(self, repo_id=repo_id, recipe=recipe)

@@ -47,7 +47,10 @@ def push(
         if not (directory / name).is_file():
             raise WeightsError(f"{directory} has no {name}: push a directory written by `hub-models train`")
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
+        raise WeightsError.worded(
+            f"invalid repo id {repo_id!r}: use org/name (and {{branch}} for a branch)",
+            branch=("revision=", "--revision"),
+        )
     if logs is not None and not Path(logs).is_dir():
         raise WeightsError(f"logs directory {logs} does not exist: pass the run's logs/ directory or leave it out")
     try:
@@ -97,7 +100,7 @@ def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag
     folder = Path(str(resources.files("hub_models"))) / "weights" / name
     repo_id = hub_asset_repo_id(name, org)
     api = HfApi(token=token)
-    with hub_errors(f"push to {repo_id}", repo_id=repo_id):
+    with hub_errors(f"pushing to {repo_id}", repo_id=repo_id):
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(
             repo_id=repo_id, folder_path=folder, allow_patterns=MODEL_FILES, commit_message=f"Upload {name}"

@@ -52,6 +52,7 @@ CURVE_NAME = "curve.jsonl"  # the evaluations during training: one JSON object p
 CURVE_PICTURE = "curve.png"  # the model's primary metric drawn from it, shown on the card
 DEFAULT_ORG = "hub-models"
 ORG_ENV = "HUB_MODELS_ORG"
+CLASSIFIER_ENV = "HUB_MODELS_CLASSIFIER"  # a local copy of the digit metrics' MNIST classifier (`eval --classifier`)
 ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
 
 

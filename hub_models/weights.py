@@ -89,10 +89,8 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         if hub.revision is None and not hub.force_download and has_local_copy(model_cls):
             return bundled_dir(model_cls)
         repo_id, revision = hub_repo_id(model_cls), hub.revision or pinned_revision(model_cls)
-        hint = (
-            f"run `hub-models download {model_cls.model_id}` once while online "
-            f"(it fetches {repo_id}@{revision}), or pass --weights DIR"
-        )
+        fetch = f"run `hub-models download {model_cls.model_id}` once while online (it fetches {repo_id}@{revision})"
+        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR")
         return download(repo_id, dataclasses.replace(hub, revision=revision), hint=hint)
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -119,12 +117,16 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         raise
 
 
-def download(repo_id: str, hub: HubOptions | None = None, hint: str | None = None) -> Path:
-    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE)."""
+def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] | None = None) -> Path:
+    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE).
+
+    ``hint``: what to do when the files are neither on reach nor in the cache, worded for Python and for the
+    command line (default: fetch them once while online, or use a local checkpoint directory)."""
     from huggingface_hub import constants, snapshot_download
 
     hub = hub or HubOptions()
     where = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
+    python, cli = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",) * 2
     with hub_errors(f"fetching {where}", repo_id=repo_id, revision=hub.revision):
         try:
             folder = snapshot_download(
@@ -137,13 +139,12 @@ def download(repo_id: str, hub: HubOptions | None = None, hint: str | None = Non
                 local_files_only=hub.local_files_only,
             )
         except _local_entry_errors():
-            why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only was asked for"
-            if not (constants.HF_HUB_OFFLINE or hub.local_files_only):
-                raise WeightsError(f"cannot reach the Hugging Face Hub to fetch {where}: check the network") from None
-            raise WeightsError(
-                f"{where} is not in the local Hugging Face cache and {why}: "
-                + (hint or "download it once while online, or pass a local directory")
-            ) from None
+            if constants.HF_HUB_OFFLINE or hub.local_files_only:
+                why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "local_files_only was asked for"
+                message = f"{where} is not in the local Hugging Face cache and {why}: {{fix}}"
+            else:  # huggingface_hub fell back to the cache after a connection error, and the cache has nothing
+                message = f"cannot reach the Hugging Face Hub to fetch {where} (check the network): {{fix}}"
+            raise WeightsError.worded(message, fix=(python, cli)) from None
     return Path(folder)
 
 
@@ -171,13 +172,16 @@ def hub_errors(doing: str, repo_id: str, revision: str | None = None) -> Iterato
     except (RepositoryNotFoundError, GatedRepoError):
         raise WeightsError(f"Hub repo {repo_id} not found (or private: log in with `hf auth login`)") from None
     except OfflineModeIsEnabled:
-        raise WeightsError(f"{doing} needs the Hub, but HF_HUB_OFFLINE is set: unset it and retry") from None
+        raise WeightsError(f"{doing} needs the Hub, but HF_HUB_OFFLINE is set: unset it online and retry") from None
     except HfHubHTTPError as exc:
         status = getattr(exc.response, "status_code", None)
         hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
         raise WeightsError(f"{doing} failed: {str(exc).splitlines()[0]}{hint}") from None
     except _transport_errors() as exc:
-        raise WeightsError(f"cannot reach the Hugging Face Hub while {doing} ({exc}): check the network") from None
+        raise WeightsError(
+            f"cannot reach the Hugging Face Hub while {doing} ({type(exc).__name__}): check the network or HF_ENDPOINT "
+            "and retry; offline, use the local copies or a local checkpoint directory"
+        ) from None
 
 
 def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, Any]:
@@ -272,18 +276,27 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_model_files(model: GenerativeModel, directory: Path) -> None:
-    """Write config.json, model.safetensors and sample.png into ``directory``, each file atomically.
-
-    The card (README.md) is written by ``ModelHubMixin.save_pretrained`` through ``generate_model_card``, so
-    ``push_to_hub(..., model_card_kwargs={"repo_id": ...})`` puts the repo's own id into it.
-    """
+def write_model_files(
+    model: GenerativeModel, directory: Path, repo_id: str | None = None, recipe: bool | None = None
+) -> None:
+    """Write the Hub layout of ``model`` into ``directory``, each file atomically: config.json, model.safetensors,
+    the evaluation results, sample.png and the card (for ``repo_id`` and ``recipe``: see :func:`write_card`)."""
     write_weights(model, directory)
     write_curve(model, directory)
     samples = model.generate(64 if model.output == "image" else 1000, seed=0)
     with atomic_path(directory / SAMPLE_NAME) as tmp:
         model.render(samples, nrow=8).save(tmp, format="PNG")
-    (directory / CARD_NAME).unlink(missing_ok=True)  # save_pretrained writes a fresh card only where none exists
+    write_card(model, directory, repo_id=repo_id, recipe=recipe)
+
+
+def write_card(
+    model: GenerativeModel | Any, directory: Path, repo_id: str | None = None, recipe: bool | None = None
+) -> None:
+    """The one writer of a model card: ``directory/README.md``, atomically, as :func:`hub_models.card.build_card`
+    builds it for ``repo_id`` (default: the model's own repo) and ``recipe`` (whether that repo holds the recipe).
+    ``save_pretrained`` (so ``push_to_hub``), ``update_metrics`` and the regeneration of the bundled cards all
+    write cards here."""
+    build_card(model, repo_id=repo_id, recipe=recipe).save(directory / CARD_NAME)
 
 
 def write_curve(model: GenerativeModel | Any, directory: Path) -> None:
@@ -336,7 +349,7 @@ def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
     """Rewrite config.json and README.md of a local checkpoint from ``model`` (tensors and sample untouched)."""
     _write_json(directory / CONFIG_NAME, config_document(model))
     _write_eval_results(directory, model)
-    build_card(model).save(directory / CARD_NAME)
+    write_card(model, directory)
 
 
 def push_model(
@@ -356,9 +369,12 @@ def push_model(
     from huggingface_hub import HfApi
 
     if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise WeightsError(f"invalid repo id {repo_id!r}: use org/name (and --revision for a branch)")
+        raise WeightsError.worded(
+            f"invalid repo id {repo_id!r}: use org/name (and {{branch}} for a branch)",
+            branch=("revision=", "--revision"),
+        )
     api = HfApi(token=token)
-    with hub_errors(f"push to {repo_id}", repo_id=repo_id, revision=branch):
+    with hub_errors(f"pushing to {repo_id}", repo_id=repo_id, revision=branch):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if branch:
             api.create_branch(repo_id, branch=branch, exist_ok=True)

@@ -1,6 +1,7 @@
 """A local stand-in for the Hugging Face Hub HTTP API: a test double, not a server for real use.
 
-It implements just what ``huggingface_hub`` 2.x needs to push a model repo and pull it back:
+It implements just what ``huggingface_hub`` 2.x needs to push a model repo and pull it back (the file is long because
+that protocol is one unit, kept in one place):
 
 - ``HfApi.create_repo`` (``POST /api/repos/create``; public or private), ``create_branch``
   (``POST /api/models/{repo}/branch/{branch}``), README front-matter validation (``POST /api/validate-yaml``);
@@ -206,6 +207,9 @@ class LocalHub:
             req.wfile.write(payload)
 
     def route(self, method: str, path: str, query: dict[str, str], body: bytes, authorized: bool):
+        """One answer per endpoint of the module docstring, in its order. Long because it is the table of the API
+        this double speaks, a few lines per endpoint, best read in one piece."""
+
         def answer(obj: Any) -> tuple[int, dict[str, str], bytes]:
             return 200, {}, json.dumps(obj).encode()
 

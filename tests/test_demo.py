@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -33,12 +35,17 @@ def needs(*model_ids: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def server(tmp_path_factory):
     env = stand_in_weights(tmp_path_factory.mktemp("weights"))
     # one model's weights point nowhere: only that model must fail, cleanly
-    server = DemoServer(env={**env, weights_env_var(BROKEN): "/nonexistent/ring"})
-    yield Client(server.url, verbose=False)
-    server.stop()
+    demo = DemoServer(env={**env, weights_env_var(BROKEN): "/nonexistent/ring"})
+    yield demo
+    demo.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False)
 
 
 def error_of(client: Client, *args, api_name: str) -> str:
@@ -56,17 +63,17 @@ def test_every_tab_has_an_endpoint(client):
 def test_faces_grid_and_determinism(client):
     grid = client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")
     picture = Image.open(grid)
-    # one PNG, 6 faces in a row at native 64px with make_grid's 2px padding; the page upscales with pixelated CSS
-    assert picture.format == "PNG" and picture.size == (6 * 66 + 2, 68)
+    # one PNG, 6 faces in a row (64px, make_grid's 2px padding), upscaled by a whole factor to about 1000 px wide
+    assert picture.format == "PNG" and picture.size == (3 * (6 * 66 + 2), 3 * 68)
     assert Path(grid).read_bytes() == Path(client.predict("dcgan-faces", 7, 6, 1.0, api_name="/faces")).read_bytes()
     assert Path(grid).read_bytes() != Path(client.predict("dcgan-faces", 8, 6, 1.0, api_name="/faces")).read_bytes()
-    assert Image.open(client.predict("dcgan-faces", 0, 16, 1.0, api_name="/faces")).size == (8 * 66 + 2, 2 * 66 + 2)
+    assert Image.open(client.predict("dcgan-faces", 0, 16, 1.0, api_name="/faces")).size == (2 * 530, 2 * 134)
     # the slider's bounds are checked by Gradio itself, before the handler
     assert "greater than maximum value 1.0" in error_of(client, "dcgan-faces", 0, 4, 2.0, api_name="/faces")
     assert "greater than maximum value 64" in error_of(client, "dcgan-faces", 0, 65, 1, api_name="/faces")
     assert "count must be a whole number" in error_of(client, "dcgan-faces", 0, 2.5, 1, api_name="/faces")
     assert "less than minimum value 0" in error_of(client, "dcgan-faces", -1, 4, 1, api_name="/faces")
-    assert "seed must be a whole number" in error_of(client, "dcgan-faces", 2**32, 4, 1, api_name="/faces")
+    assert "greater than maximum value 4294967295" in error_of(client, "dcgan-faces", 2**32, 4, 1, api_name="/faces")
 
 
 def test_plain_http_api_as_curl_uses_it(client):
@@ -82,7 +89,7 @@ def test_plain_http_api_as_curl_uses_it(client):
         assert "event: complete" in lines, lines
         [output] = json.loads(lines[lines.index("event: complete") + 1].removeprefix("data:"))
         picture = Image.open(io.BytesIO(http.get(output["url"]).raise_for_status().content))
-    assert picture.format == "PNG" and picture.size == (4 * 66 + 2, 68)
+    assert picture.format == "PNG" and picture.size == (4 * (4 * 66 + 2), 4 * 68)
 
 
 def test_faces_interpolation(client):
@@ -100,7 +107,7 @@ def test_digit_picker_grid_and_single_digit(client):
     one = Image.open(client.predict("cgan-digits", "7", 3, 8, api_name="/digits")[0])
     assert one.format == "PNG"
     assert Path(download).suffix == ".png"
-    assert "12 is not in the list of choices" in error_of(client, "cgan-digits", "12", 0, 8, api_name="/digits")
+    assert "'12' is not in the list of choices" in error_of(client, "cgan-digits", "12", 0, 8, api_name="/digits")
     assert "not in the list of choices" in error_of(client, "dcgan-faces", "7", 0, 8, api_name="/digits")
 
 
@@ -158,7 +165,6 @@ def test_vae_prior_and_walk(client):
 
 def test_toy_scatter_training_and_a_broken_model(client):
     plot, text = client.predict("gan-toy2d", 0, api_name="/toy_show")
-    assert plot["x_lim"][0] < plot["x_lim"][1] and plot["y_lim"][0] < plot["y_lim"][1]  # fixed axes while training
     rows = plot["value"]["data"]
     assert len(rows) == 2000 and {r[2] for r in rows} == {"target", "generated"}
     assert "w2" in text
@@ -176,7 +182,7 @@ def test_all_models_endpoint_any_plugin(client):
     assert Image.open(picture).format == "PNG"
     assert "does not take" in error_of(client, "gan-toy2d", 0, 4, '{"label": "3"}', api_name="/generate")
     assert "JSON object" in error_of(client, "gan-toy2d", 0, 4, "[1]", api_name="/generate")
-    assert "nope is not in the list of choices" in error_of(client, "nope", 0, 4, "{}", api_name="/generate")
+    assert "'nope' is not in the list of choices" in error_of(client, "nope", 0, 4, "{}", api_name="/generate")
 
 
 def test_models_without_weights_fail_cleanly_and_alone(client):
@@ -209,7 +215,8 @@ def test_a_long_running_space_deletes_its_outputs(monkeypatch):
     app.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         Client(app.local_url, verbose=False).predict("gan-toy2d", 0, 16, "{}", api_name="/generate")
-        served = {Path(f) for files in app.temp_file_sets for f in files}
+        kept = {f for block in app.blocks.values() for f in getattr(block, "keep_in_cache", ())}  # first results
+        served = {Path(f) for files in app.temp_file_sets for f in files if f not in kept}
         assert served and all(f.is_file() for f in served)
         deadline = time.monotonic() + 30
         while any(f.exists() for f in served) and time.monotonic() < deadline:
@@ -249,14 +256,14 @@ def test_a_third_party_plugin_appears_in_all_models_with_no_change(third_party_s
 def test_tabs_choose_models_by_their_declarations(monkeypatch):
     """No tab names model ids: a third-party conditional image plugin lands in the class picker unchanged."""
     from hub_models import registry
-    from hub_models.app import handlers
+    from hub_models.app import checks
     from hub_models.contract import GenerativeModel
     from hub_models.spec import CardInfo, Input
 
-    assert set(handlers.tab_models("faces")) == {"dcgan-faces", "convgan-faces128"}
-    assert set(handlers.tab_models("classes")) == {"cgan-digits", "cgan-digits-mlp"}
-    assert handlers.tab_models("reconstruction") == ("vae-digits",)
-    assert set(handlers.tab_models("points")) == {"gan-toy2d", "gan-ring8"}
+    assert set(checks.tab_models("faces")) == {"dcgan-faces", "convgan-faces128"}
+    assert set(checks.tab_models("classes")) == {"cgan-digits", "cgan-digits-mlp"}
+    assert checks.tab_models("reconstruction") == ("vae-digits",)
+    assert set(checks.tab_models("points")) == {"gan-toy2d", "gan-ring8"}
 
     class Letters(GenerativeModel):  # someone else's class-conditional image model
         model_id = "acme-letters"
@@ -266,8 +273,127 @@ def test_tabs_choose_models_by_their_declarations(monkeypatch):
         card = CardInfo(summary="letters")
 
     found = {m: registry.get_model_class(m) for m in registry.list_models()}
-    monkeypatch.setattr(handlers, "list_models", lambda: sorted({*found, "acme-letters"}))
-    monkeypatch.setattr(handlers, "get_model_class", lambda m: Letters if m == "acme-letters" else found[m])
-    assert "acme-letters" in handlers.tab_models("classes")
-    assert handlers.class_choices("acme-letters") == ("a", "b", "c")
-    assert handlers.class_choices("cgan-digits") == ("all", *map(str, range(10)))
+    monkeypatch.setattr(checks, "list_models", lambda: sorted({*found, "acme-letters"}))
+    monkeypatch.setattr(checks, "get_model_class", lambda m: Letters if m == "acme-letters" else found[m])
+    assert "acme-letters" in checks.tab_models("classes")
+    assert checks.class_choices("acme-letters") == ("a", "b", "c")
+    assert checks.class_choices("cgan-digits") == ("all", *map(str, range(10)))
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+# a visitor's (or API caller's) mistakes: each gets a one-line message, none a traceback in the server log
+MISTAKES = [
+    ("/faces", ["dcgan-faces", 0, 65, 1.0]),  # out of the slider's range
+    ("/faces", ["dcgan-faces", 0, 4, 0.1]),  # below the model's declared truncation
+    ("/faces", ["dcgan-faces", "abc", 4, 1.0]),  # a word for a seed
+    ("/faces", ["x" * 2**20, 0, 4, 1.0]),  # a 1 MB model name
+    ("/faces", ["dcgan-faces"]),  # too few values
+    ("/digits", ["cgan-digits", "12", 0, 8]),  # not among the choices
+    ("/digits", ["cgan-digits", "all", 0, 5]),  # "all" digits, fewer than 10
+    ("/generate", ["gan-toy2d", 0, 4, '{"seed": 5}']),
+    ("/generate", ["gan-toy2d", 0, 4, '{"n": 5}']),
+    ("/generate", ["gan-toy2d", 0, 4, DEEP]),
+    ("/generate", ["gan-toy2d", 0, 4, "y" * 2**20]),
+    ("/generate", ["cgan-digits", 0, 4, '{"label": "all"}']),
+    ("/vae_reconstruct", [None, {"path": 5, "meta": {"_type": "gradio.FileData"}}]),
+    ("/vae_example", [10**6]),
+    ("/describe", []),
+]
+
+
+def test_visitor_mistakes_get_one_line_and_no_traceback(server):
+    from demo_server import call
+
+    log_before = server.log.read_text()
+    for endpoint, args in MISTAKES:
+        event, data = call(server.url, endpoint, args)
+        message = data.get("error") if isinstance(data, dict) else data
+        assert event == "error" and isinstance(message, str) and message, (endpoint, str(args)[:80], event, data)
+        assert "\n" not in message and len(message) < 400, (endpoint, message[:500])
+        assert "x" * 101 not in message and "y" * 101 not in message, (endpoint, message[:300])
+    time.sleep(1)
+    log = server.log.read_text()[len(log_before) :]
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_every_endpoint_and_output_has_a_name(client):
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    names = [p["label"] for e in info.values() for p in (*e["parameters"], *e["returns"])]
+    unnamed = [n for n in names if not n or re.fullmatch(r"(value|parameter)_\d+", n)]
+    assert not unnamed, unnamed
+
+
+def test_the_mcp_server_lists_a_tool_per_job_and_the_faces_tool_draws(server):
+    """A real MCP client (the `mcp` package) against the running app: the tools, their one-sentence
+    descriptions and bounded inputs, and the faces tool answering with a PNG."""
+    pytest.importorskip("mcp")
+    import asyncio
+    import base64
+    import io
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def session() -> tuple:
+        async with (
+            streamablehttp_client(server.url + "gradio_api/mcp/") as (read, write, _),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            tools = (await client.list_tools()).tools
+            args = {"model_id": "dcgan-faces", "seed": 3, "count": 4, "truncation": 1.0}
+            return tools, await client.call_tool("faces", args)
+
+    tools, result = asyncio.run(session())
+    by_name = {tool.name: tool for tool in tools}
+    jobs = {"faces", "interpolate", "digits", "vae_reconstruct", "vae_example", "vae_sample", "vae_walk", "toy_show",
+            "toy_train", "generate"}  # fmt: skip
+    assert jobs <= set(by_name), sorted(by_name)
+    for name in jobs:
+        sentence = by_name[name].description.split(" If a user passes a file")[0]
+        assert sentence.endswith(".") and sentence.count(". ") == 0, (name, sentence)
+    count = by_name["faces"].inputSchema["properties"]["count"]
+    assert count["type"] == "integer" and (count["minimum"], count["maximum"]) == (1, 64)
+    psi = by_name["faces"].inputSchema["properties"]["truncation"]
+    assert psi["minimum"] == 0.6 and psi["maximum"] == 1.0
+    assert not result.isError
+    [image] = [c for c in result.content if getattr(c, "mimeType", None) == "image/png"]
+    faces = Image.open(io.BytesIO(base64.b64decode(image.data)))
+    assert faces.format == "PNG" and faces.width * 68 == faces.height * (4 * 66 + 2)  # 4 faces in a row, upscaled
+
+
+def test_sigterm_exits_at_once_and_a_restart_removes_only_its_own_leftovers(tmp_path):
+    """SIGTERM (a container stop kills 10 s later): the app exits within seconds and its folder (Gradio's cache,
+    its images) is gone. A start removes what killed runs of the demo left behind, and nothing else."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+
+    from demo_server import call
+
+    temp = Path(tempfile.gettempdir())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed_run = temp / f"hub-models-demo-{dead.pid}"  # an earlier run whose process is gone
+    living_run = temp / f"hub-models-demo-{os.getpid()}"  # a live process's folder (this test's own pid)
+    stranger = temp / f"hub-models-demos-{dead.pid}"  # not the demo's
+    for folder in (killed_run, living_run, stranger):
+        (folder / "gradio").mkdir(parents=True, exist_ok=True)
+        (folder / "gradio" / "old.png").write_bytes(b"x")
+    try:
+        server = DemoServer(env={"GRADIO_TEMP_DIR": ""})
+        event, _ = call(server.url, "/faces", ["dcgan-faces", 1, 4, 1.0])
+        assert event == "complete"
+        own = temp / f"hub-models-demo-{server.proc.pid}"
+        assert any(own.rglob("*.png")), "the run's images are not in its folder"
+        assert not killed_run.exists(), "a killed run's leftovers stay"
+        assert living_run.exists() and stranger.exists(), "removed a folder that was not a dead run's"
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(30)
+        assert time.monotonic() - start < 10, "SIGTERM took longer than a container stop waits"
+        assert not own.exists(), "the run's folder is left on disk"
+    finally:
+        for folder in (killed_run, living_run, stranger):
+            shutil.rmtree(folder, ignore_errors=True)

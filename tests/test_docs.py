@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hub_models
-from hub_models.cli import build_parser
+from hub_models.cli_args import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -65,12 +65,11 @@ def test_python_blocks_compile(page):
 def test_printed_commands_exist_with_their_options(page):
     """Every subcommand printed is one `hub-models` has, and every option is one it takes (for `generate`, with
     the named model's own inputs)."""
-    parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # argparse keeps subparsers here
+    commands = build_parser()._subparsers._group_actions[0].choices  # argparse keeps subparsers here
     for words in command_lines(page):
         name = words[0]
         assert name in commands, f"{page.name}: `hub-models {name}` is not a command"
-        sub = commands[name]
+        sub = build_parser(command=name)._subparsers._group_actions[0].choices[name]  # with train's settings
         if name == "generate" and len(words) > 1 and words[1] in hub_models.list_models():
             model_parser = build_parser(hub_models.get_model_class(words[1]))
             sub = model_parser._subparsers._group_actions[0].choices["generate"]

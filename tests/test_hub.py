@@ -133,7 +133,7 @@ def test_cli_push_errors(local_hub, run_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("HF_TOKEN")
     assert main(["push", str(run_dir / "model"), "--repo-id", "org/cli"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: push to org/cli failed:") and "401" in err and "HF_TOKEN" in err
+    assert err.startswith("error: pushing to org/cli failed:") and "401" in err and "HF_TOKEN" in err
     assert err.count("\n") == 1
 
 

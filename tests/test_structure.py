@@ -122,3 +122,53 @@ def _positional(fn) -> list[str]:
 
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return [p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds]
+
+
+def test_one_function_writes_model_cards():
+    """Every card on disk is written by ``weights.write_card`` (save_pretrained and push_to_hub, update_metrics, the
+    regeneration of the bundled cards, the MNIST classifier's export): only it, and the mixin's
+    ``generate_model_card`` that returns the card object, call ``build_card``."""
+    callers = set()
+    for path in sorted((ROOT / "hub_models").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef):
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "build_card":
+                        callers.add(f"{path.relative_to(ROOT / 'hub_models')}:{function.name}")
+    assert callers == {"weights.py:write_card", "contract.py:generate_model_card"}
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
+REASON = "long because"  # how a longer file (in its first 30 lines) or function (in its body) states why
+# Long code that predates this check, to be split by its owners: each may shrink, none may grow (drop an entry once
+# its code is short).
+KNOWN_LONG = {
+    "hub_models/cli_args.py:build_parser": 108,
+    "hub_models/engine/loop.py:_train_to_disk": 67,
+    "hub_models/engine/trainer.py": 428,
+    "hub_models/engine/trainer.py:__init__": 83,
+    "hub_models/engine/trainer.py:check_resumable": 66,
+    "hub_models/weights.py": 430,
+    "tests/test_engine.py": 687,
+    "tests/test_space.py": 427,
+    "benchmarks/bench_demo.py:main": 64,
+}
+
+
+def test_long_files_and_functions_say_why():
+    """No Python file over 400 lines and no function over 60 unless it says why ("... long because ...")."""
+    long = []
+    for top in SOURCES:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            name = path.relative_to(ROOT).as_posix()
+            if len(lines) > KNOWN_LONG.get(name, MAX_FILE_LINES) and REASON not in "\n".join(lines[:30]).lower():
+                long.append(f"{name}: {len(lines)} lines")
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    size = node.end_lineno - node.lineno + 1
+                    body = "\n".join(lines[node.lineno - 1 : node.end_lineno]).lower()
+                    if size > KNOWN_LONG.get(f"{name}:{node.name}", MAX_FUNCTION_LINES) and REASON not in body:
+                        long.append(f"{name}:{node.lineno} {node.name}(): {size} lines")
+    assert long == []

@@ -1,17 +1,17 @@
 """The Gradio demo: four model tabs plus "All models" (any installed plugin), Space-ready.
 
 ``hub-models demo`` and ``python demo/app.py`` (through the CLI's one parser) call :func:`launch`; ``build_app()``
-returns the Blocks.
+returns the Blocks. Each tab is one function in ``tabs.py``; what its buttons do is in ``handlers.py``.
 """
 
 from __future__ import annotations
 
-import json
+import atexit
+import importlib.util
 import os
 import signal
-import sys
 import threading
-import time
+import time  # noqa: F401 - the tests move Waiting's clock through it
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -20,59 +20,37 @@ import gradio as gr
 import torch
 
 from ..errors import HubModelsError
-from ..registry import get_model_class, list_models, plugin_errors
-from .handlers import (
-    DECODES,
-    Handlers,
-    check_image_header,
-    class_choices,
-    friendly,
-    friendly_stream,
-    tab_models,
-    user_error,
-    vae_id,
-)
+from ..registry import get_model_class
+from .checks import check_image_header, friendly, quote, user_error, vae_id
+from .handlers import DECODES, Handlers
+from .links import restore
+from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files
 from .store import ModelStore
+from .tabs import PICK_BRUSH, all_models_tab, digits_tab, faces_tab, toy_tab, vae_tab
+from .waiting import BUSY, Waiting
+
+__all__ = ["BUSY", "CACHE_CLEANUP", "Waiting", "build_app", "launch", "weights_option"]
 
 MAX_UPLOAD = "10mb"
 # Requests computed at once. More workers than cores, each with a one-thread torch pool: a request is half
 # GIL-bound Python (Gradio's queue, PNG bookkeeping) and half GIL-free kernels, and overlapping them is what
 # uses both cores. Measured on 2 cores, 8 clients of 16 faces: 48 req/s with 2 workers, 52 with 4, 57 with 8.
 CONCURRENCY = int(os.environ.get("HUB_MODELS_DEMO_CONCURRENCY", "8"))
-CACHE_CLEANUP = (3600, 3600)  # (every, older than) seconds
+# (every, older than) seconds: the served files of the last 15 minutes stay on disk ("60,120" in the environment
+# for a soak test that shows the disk staying bounded)
+CACHE_CLEANUP = tuple(map(int, os.environ.get("HUB_MODELS_DEMO_CACHE_CLEANUP", "300,900").split(",")))
+SESSIONS = 200  # sessions whose state Gradio keeps (a visitor's changed dropdowns, the rendered form), oldest out
 QUEUE_SIZE = 64  # waiting requests beyond this get "queue full" at once instead of a long wait
-# Long jobs (a live training runs for seconds to minutes) get their own concurrency group and a cap on how many
-# may wait: Gradio's queue limit is app-wide, so without it 64 queued trainings would lock every visitor out.
-TRAIN_GROUP, TRAIN_CONCURRENCY, TRAIN_QUEUE = "train-live", 1, 8
-BUSY = "busy: {n} live trainings are already waiting; try again in a minute (the other tabs answer meanwhile)"
 CSS = (
     ".pixelated img { image-rendering: pixelated; }"
     # the face grid comes at the size to show it (see handlers.faces_grid): as is, at most the column's width
-    " #face-grid img { width: auto; height: auto; max-width: 100%; max-height: 75vh; object-fit: contain; }"
+    " #face-grid img, #face-strip img { width: auto; height: auto; max-width: 100%; max-height: 80vh;"
+    " object-fit: contain; }"
 )
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
     "weights on the Hugging Face Hub. Face weights were trained on CelebA: non-commercial research use only."
 )
-
-
-# The model each tab opens on when it is installed and loads (the first model of its kind); the tab's list still
-# comes from the plugins' declarations.
-TAB_DEFAULTS = {"faces": "dcgan-faces", "classes": "cgan-digits", "points": "gan-toy2d"}
-
-
-def _installed(tab: str, store: ModelStore) -> list[str]:
-    """The tab's models (chosen by their declarations), those whose weights resolve first (the default choice)."""
-    models = sorted(tab_models(tab), key=lambda m: m != TAB_DEFAULTS.get(tab))
-    return store.prefer_ready(models)
-
-
-def _class_dropdown(model_id: str | None, value: str | None = None) -> gr.Dropdown:
-    """The class picker for a conditional model: its conditioning input's choices ("all" shown as "all digits")."""
-    choices = class_choices(model_id) if model_id else ()
-    pairs = [("all digits" if c == "all" else c, c) for c in choices]
-    default = value if value in choices else (choices[0] if choices else None)
-    return gr.Dropdown(pairs, value=default, label="digit")
 
 
 def _file_paths(payload: Any) -> list[str]:
@@ -123,245 +101,78 @@ def _guard_inputs(app: gr.Blocks) -> None:
             def safe(payload: Any, _pre: Any = preprocess, _block: Any = block) -> Any:
                 try:
                     return _pre(payload)
-                except gr.Error:
-                    raise
-                except Exception:
-                    name = getattr(_block, "label", None) or _block.get_block_name()
-                    raise user_error(f"{name}: {payload!r:.60} is not a valid value for this field") from None
+                except Exception as exc:
+                    raise user_error(rejected(_block, payload, exc)) from None
 
             block.preprocess = safe  # type: ignore[method-assign]
             block._hub_models_guarded = True
 
 
-def _field(spec: Any) -> gr.components.Component:
-    """A form field for one declared plugin input (the contract's ``Input``): any plugin gets a form.
-
-    interactive=True: Gradio decides whether a component is editable from the events that read it, and these
-    fields, made inside @gr.render, came out disabled (a plugin's digit or ψ could not be changed)."""
-    label, info, editable = spec.label or spec.name, spec.help or None, {"interactive": True}
-    if spec.kind == "choice":
-        return gr.Dropdown([str(c) for c in spec.choices], value=str(spec.default), label=label, info=info, **editable)
-    if spec.kind in ("int", "float"):
-        if spec.minimum is not None and spec.maximum is not None:
-            step = 1 if spec.kind == "int" else 0.01
-            return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=step, label=label, info=info,
-                             **editable)  # fmt: skip
-        return gr.Number(spec.default, label=label, info=info, precision=0 if spec.kind == "int" else None,
-                         minimum=spec.minimum, maximum=spec.maximum, **editable)  # fmt: skip
-    return gr.Textbox(str(spec.default), label=label, info=info, **editable)  # a kind this app does not know yet
+def rejected(block: Any, payload: Any, exc: Exception) -> str:
+    """The one-line message for a value a field's own checks refused, quoting at most ~100 characters of it."""
+    name = getattr(block, "label", None) or block.get_block_name()
+    if isinstance(exc, gr.Error) and not isinstance(exc, HubModelsError):
+        message = str(exc.message)
+        if "not in the list of choices" in message:
+            choices = [str(c[1] if isinstance(c, tuple) else c) for c in getattr(block, "choices", [])]
+            return f"{name}: {quote(payload)} is not in the list of choices ({quote(', '.join(choices))})"
+        if len(message) <= 200:  # Gradio's bounds messages ("Value 65 is greater than maximum value 64.")
+            return f"{name}: {message}"
+    return f"{name}: {quote(payload)} is not a valid value for this field"
 
 
-class Waiting:
-    """Long jobs admitted to Gradio's queue and not started yet, counted here: Gradio 6's only queue limit
-    (``queue(max_size=...)``) is app-wide, with no public per-event one, so the surplus is refused before it is
-    queued, by the event's validator (which Gradio runs when a request arrives, before queueing it).
+class DemoBlocks(gr.Blocks):
+    """Blocks whose requests that do not fit an endpoint (too few values, a file payload of the wrong shape)
+    get a one-line message for the client instead of a traceback in the server log: they are the caller's
+    mistake, not the app's."""
 
-    A ticket is taken when a request is admitted and given back when a job starts (the oldest: one concurrency
-    group runs its events in order), when the visitor's session ends (the page's unload, for an event Gradio
-    drops from its queue when the tab closes), or ``abandon_after_s`` after admission (an API client that
-    went away: its event left Gradio's queue without telling anyone)."""
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        if len(inputs) < len(block_fn.inputs):
+            names = ", ".join(getattr(b, "label", None) or b.get_block_name() for b in block_fn.inputs)
+            raise user_error(f"this endpoint takes {len(block_fn.inputs)} values ({names}); got {len(inputs)}")
 
-    def __init__(self, limit: int, abandon_after_s: float = 600) -> None:
-        self.limit, self.abandon_after_s = limit, abandon_after_s
-        self._tickets: list[tuple[float, str | None]] = []  # (admitted at, session), oldest first
-        self._lock = threading.Lock()
-
-    def admit(self, session: str | None = None) -> int | None:
-        """Take a ticket: None when admitted, else how many already wait."""
-        with self._lock:
-            cutoff = time.monotonic() - self.abandon_after_s
-            self._tickets = [t for t in self._tickets if t[0] >= cutoff]
-            if len(self._tickets) >= self.limit:
-                return len(self._tickets)
-            self._tickets.append((time.monotonic(), session))
-            return None
-
-    def started(self) -> None:
-        with self._lock:
-            if self._tickets:
-                self._tickets.pop(0)
-
-    def forget(self, session: str | None) -> None:
-        if session is not None:
-            with self._lock:
-                self._tickets = [t for t in self._tickets if t[1] != session]
-
-    def __len__(self) -> int:
-        return len(self._tickets)
-
-
-def _admission(waiting: Waiting) -> Any:
-    """The validator of "train live": a clear "busy" for the surplus, at once, instead of a place in the queue."""
-
-    def check(target: Any, steps: Any, seed: Any, request: gr.Request) -> list[dict[str, Any]]:
-        busy = waiting.admit(request.session_hash)
-        ok = busy is None
-        return [gr.validate(ok, "" if ok else BUSY.format(n=busy)), gr.validate(True, ""), gr.validate(True, "")]
-
-    return check
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error as exc:
+            if exc.print_exception:
+                raise user_error(str(exc.message)[:300]) from None
+            raise
+        except Exception:  # pydantic's ValidationError for a malformed file payload, a stray type
+            raise user_error("the values sent do not fit this endpoint's inputs (see its API page)") from None
 
 
 def build_app(store: ModelStore | None = None) -> gr.Blocks:
+    """The demo's Blocks: every tab opens on its result for the default controls (computed once, here), and a
+    link in the page's address (``?tab=faces&seed=3``) restores a tab's controls and result."""
     store = store or ModelStore()
     h = Handlers(store)
     describe = friendly(h.describe)
     # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (hourly, an hour old)
-    with gr.Blocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
+    with DemoBlocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
-        with gr.Tab("DCGAN faces"):
-            faces = _installed("faces", store)
-            f_info = gr.Markdown(elem_classes="tab-line")
-            with gr.Row():
-                f_model = gr.Dropdown(faces, value=faces[0], label="model")
-                f_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                f_count = gr.Slider(1, 64, value=16, step=1, label="count")
-                f_psi = gr.Slider(0.1, 1.0, value=1.0, step=0.05, label="truncation ψ",
-                                  info="< 1 trades variety for quality (latents scaled by ψ)")  # fmt: skip
-            f_go = gr.Button("Generate", variant="primary")
-            f_grid = gr.Image(label="faces (8 per row; download saves the PNG)", format="png", type="filepath",
-                              elem_classes="pixelated", elem_id="face-grid",
-                              buttons=["download", "fullscreen"])  # fmt: skip
-            f_go.click(friendly(h.faces), [f_model, f_seed, f_count, f_psi], f_grid, api_name="faces")
-            gr.Markdown("**Interpolation**: the faces on the path between the latents of two seeds (same ψ).")
-            with gr.Row():
-                i_a = gr.Number(1, label="seed A", precision=0, minimum=0)
-                i_b = gr.Number(2, label="seed B", precision=0, minimum=0)
-                i_steps = gr.Slider(2, 32, value=8, step=1, label="steps")
-            i_go = gr.Button("Interpolate")
-            i_strip = gr.Image(label="strip", format="png", type="filepath", elem_classes="pixelated")
-            i_anim = gr.Image(label="animation", type="filepath")
-            i_caption = gr.Markdown()
-            i_go.click(friendly(h.interpolate), [f_model, i_a, i_b, i_steps, f_psi], [i_strip, i_anim, i_caption],
-                       api_name="interpolate")  # fmt: skip
-
-        with gr.Tab("CGAN digit picker"):
-            digits = _installed("classes", store)
-            d_info = gr.Markdown(elem_classes="tab-line")
-            with gr.Row():
-                d_model = gr.Radio(digits, value=digits[0] if digits else None, label="model variant")
-                d_digit = _class_dropdown(digits[0] if digits else None)
-                d_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                d_count = gr.Slider(1, 100, value=100, step=1, label="count")
-            d_go = gr.Button("Generate", variant="primary")
-            d_image = gr.Image(label="digits", format="png", type="filepath", elem_classes="pixelated", height=560)
-            d_file = gr.File(label="download (PNG)")
-            d_go.click(friendly(h.digits), [d_model, d_digit, d_seed, d_count], [d_image, d_file], api_name="digits")
-            d_model.change(lambda m, v: _class_dropdown(m, v), [d_model, d_digit], d_digit, api_visibility="private")
-
-        with gr.Tab("VAE reconstruction"):
-            v_info = gr.Markdown(elem_classes="tab-line")
-            with gr.Row():
-                pen = gr.Brush(default_size=20, colors=["#000000"], default_color="#000000", color_mode="fixed")
-                v_sketch = _guard_upload(
-                    gr.Sketchpad(label="draw a digit", type="numpy", canvas_size=(280, 280), fixed_canvas=True,
-                                 brush=pen, layers=False, transforms=(), height=360),
-                    "drawing",
-                )  # fmt: skip
-                # image_mode=None: Gradio hands over the file as uploaded (no RGB conversion, which decodes the
-                # whole picture and turns a transparent background black); the handler decodes it, bounded
-                v_upload = _guard_upload(
-                    gr.Image(label="…or upload a picture", type="filepath", sources=["upload"], image_mode=None),
-                    "upload",
-                )
-            # the latest of the two is the input: an upload clears the drawing, drawing clears the upload
-            v_upload.upload(lambda: None, None, v_sketch, api_visibility="private", show_progress="hidden")
-            v_sketch.input(lambda: None, None, v_upload, api_visibility="private", show_progress="hidden")
-            with gr.Row():
-                v_go = gr.Button("Reconstruct the drawing / upload", variant="primary")
-            with gr.Row():
-                last = len(h.test_set()) - 1
-                v_example = gr.Slider(0, last, value=0, step=1, label=f"MNIST test-set example (0-{last})")
-                v_ex_go = gr.Button("Reconstruct this test example")
-            v_out = gr.Image(label="input | reconstruction", format="png", type="pil", elem_classes="pixelated",
-                             height=300)  # fmt: skip
-            v_err = gr.Markdown()
-            v_go.click(friendly(h.vae_reconstruct), [v_sketch, v_upload], [v_out, v_err], api_name="vae_reconstruct")
-            v_ex_go.click(friendly(h.vae_example), v_example, [v_out, v_err], api_name="vae_example")
-            with gr.Row():
-                s_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                s_count = gr.Slider(1, 100, value=64, step=1, label="samples from the prior")
-                w_x = gr.Slider(0, 19, value=0, step=1, label="walk: x dimension")
-                w_y = gr.Slider(0, 19, value=1, step=1, label="walk: y dimension")
-                w_steps = gr.Slider(2, 20, value=10, step=1, label="walk: steps")
-            with gr.Row():
-                s_go = gr.Button("Sample the prior")
-                w_go = gr.Button("Latent walk")
-            s_out = gr.Image(label="samples / walk", format="png", type="pil", elem_classes="pixelated")
-            s_go.click(friendly(h.vae_sample), [s_seed, s_count], s_out, api_name="vae_sample")
-            w_go.click(friendly(h.vae_walk), [s_seed, w_x, w_y, w_steps], s_out, api_name="vae_walk")
-
-        with gr.Tab("2-D toy distribution"):
-            t_info = gr.Markdown(elem_classes="tab-line")
-            with gr.Row():
-                toys = _installed("points", store)
-                t_target = gr.Radio(toys, value=toys[0] if toys else None, label="model (its target distribution)")
-                t_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                t_steps = gr.Slider(10, 5000, value=1000, step=10, label="training steps")
-            with gr.Row():
-                t_show = gr.Button("Show bundled model", variant="primary")
-                t_train = gr.Button("Train live")
-            # show_label=False: Gradio 6 sizes the chart to the block's height without the label above it, so a
-            # label pushed the legend (below the chart) out of the block, clipped; the legend names the colours
-            t_plot = gr.ScatterPlot(x="x", y="y", color="set", label="target vs generated points", show_label=False,
-                                    elem_id="toy-plot", height=420, x_title="x", y_title="y", color_title="points",
-                                    color_map={"target": "#94a3b8", "generated": "#ea580c"})  # fmt: skip
-            t_text = gr.Markdown()
-            t_show.click(friendly(h.toy_show), [t_target, t_seed], [t_plot, t_text], api_name="toy_show")
-            # progress only as the small timer: the full overlay would hide the plot that is the point of it
-            waiting = Waiting(TRAIN_QUEUE)
-
-            def train(target: str, steps: Any, seed: Any) -> Any:
-                waiting.started()
-                yield from friendly_stream(h.toy_train)(target, steps, seed)
-
-            t_train.click(train, [t_target, t_steps, t_seed], [t_plot, t_text], api_name="toy_train",
-                          concurrency_id=TRAIN_GROUP, concurrency_limit=TRAIN_CONCURRENCY,
-                          validator=_admission(waiting), show_progress="minimal")  # fmt: skip
-
-            def closed(request: gr.Request) -> None:  # the tab closed: Gradio drops its queued events
-                waiting.forget(request.session_hash)
-
-            app.unload(closed)
-
-        with gr.Tab("All models"):
-            models = store.prefer_ready(list_models())
-            with gr.Row():
-                a_model = gr.Dropdown(models, value=models[0] if models else None, label="model")
-                a_seed = gr.Number(0, label="seed", precision=0, minimum=0)
-                a_count = gr.Slider(1, 100, value=16, step=1, label="count")
-            a_info = gr.Markdown(elem_classes="tab-line")
-
-            @gr.render(inputs=a_model)
-            def form(model_id: str) -> None:
-                if not model_id:
-                    return
-                fields = [_field(spec) for spec in get_model_class(model_id).inputs]
-                go = gr.Button("Generate", variant="primary")
-                names = [spec.name for spec in get_model_class(model_id).inputs]
-
-                def run(seed: Any, count: Any, *values: Any) -> Any:
-                    return friendly(h.generic)(model_id, seed, count, json.dumps(dict(zip(names, values))))
-
-                go.click(run, [a_seed, a_count, *fields], [a_out, a_file], api_visibility="private")
-
-            a_out = gr.Image(label="samples", format="png", type="filepath", elem_classes="pixelated")
-            a_file = gr.File(label="download (PNG)")
-            # a fixed endpoint for API clients: inputs as JSON
-            api_json = gr.Textbox(visible=False)
-            api_btn = gr.Button(visible=False)
-            api_btn.click(
-                friendly(h.generic), [a_model, a_seed, a_count, api_json], [a_out, a_file], api_name="generate"
-            )
-            broken = plugin_errors()
-            if broken:
-                gr.Markdown("Plugins that failed to load: " + "; ".join(f"`{k}`: {v}" for k, v in broken.items()))
-
+        with gr.Tabs() as tabs:
+            with gr.Tab("DCGAN faces", id="faces"):
+                faces, f_model, f_info = faces_tab(h, store)
+            with gr.Tab("CGAN digit picker", id="digits"):
+                digits, d_model, d_info = digits_tab(h, store)
+            with gr.Tab("VAE reconstruction", id="vae") as v_tab:
+                vae, v_info = vae_tab(h, store, _guard_upload)
+            with gr.Tab("2-D toy distribution", id="toy"):
+                toy, t_model, t_info = toy_tab(h, store, app)
+            with gr.Tab("All models", id="all"):
+                every, a_model, a_info = all_models_tab(h, store)
+        # the sketchpad opens with no tool selected (a first stroke drew nothing): pick its brush
+        v_tab.select(None, None, None, js=PICK_BRUSH, api_visibility="private")
+        shared = [faces, digits, vae, toy, every]
+        linked = [c for t in shared for c in (*t.controls.values(), *t.outputs, t.link)]
+        app.load(restore(store, shared, tabs), None, [tabs, *linked], api_visibility="private", show_progress="hidden")
         # each tab's one line (what the model is, its measured quality), kept in step with the chosen model
-        gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden")
-        for trigger, source, info in ((d_model.change, d_model, d_info), (a_model.change, a_model, a_info)):
-            gr.on([app.load, trigger], describe, source, info, api_visibility="private", show_progress="hidden")
-        gr.on([app.load, t_target.change], describe, t_target, t_info, api_visibility="private", show_progress="hidden")
+        gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden",
+              api_description="One line about a model: what it is and its measured quality.")  # fmt: skip
+        for model, info in ((d_model, d_info), (a_model, a_info), (t_model, t_info)):
+            gr.on([app.load, model.change], describe, model, info, api_visibility="private", show_progress="hidden")
         app.load(lambda: describe(vae_id()), None, v_info, api_visibility="private", show_progress="hidden")
     _guard_inputs(app)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
@@ -383,16 +194,30 @@ def weights_option(items: list[str]) -> dict[str, str]:
 
 def launch(host: str | None = None, port: int | None = None, share: bool = False,
            weights: dict[str, str] | None = None, **kwargs: Any) -> gr.Blocks:  # fmt: skip
+    remove_leftovers()  # what earlier runs of the demo left when they were killed (their own folders only)
+    claim_gradio_cache()
+    atexit.register(remove_own_files)
     store = ModelStore(weights)
     if store.device == "cpu":  # one intra-op thread pool per concurrent request, not all of them on every core
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
     app = build_app(store)
     kwargs.setdefault("max_file_size", MAX_UPLOAD)
-    # `kill`/docker stop send SIGTERM: exit normally so atexit removes the app's temporary files
+    # each session Gradio remembers holds a copy of the page's configuration (~150 KB): 10,000 by default, which
+    # grew the process by gigabytes under API traffic from fresh sessions
+    kwargs.setdefault("state_session_capacity", SESSIONS)
     if threading_is_main():
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGTERM, terminate)
+    # an MCP server beside the page (one tool per named endpoint) where Gradio's MCP extra is installed, as on a Space
+    kwargs.setdefault("mcp_server", importlib.util.find_spec("mcp") is not None)
     app.launch(server_name=host, server_port=port, share=share, css=CSS, **kwargs)
     return app
+
+
+def terminate(*_: Any) -> None:
+    """SIGTERM (`kill`, a container stop, which kills 10 s later): remove this run's files and exit now. A normal
+    exit waited for running requests (a live training: minutes) and took 30 s after heavy traffic."""
+    remove_own_files()
+    os._exit(0)
 
 
 def threading_is_main() -> bool:

@@ -111,7 +111,10 @@ def load_faces(root: str | Path | None, split: str = "train", size: int = 64) ->
     """``{"images": uint8 N×3×size×size}`` from ``root`` (see the module docstring)."""
     if root is None:
         if not os.environ.get("HUB_MODELS_DATA"):
-            raise DataError("no face data given: pass --data DIR (a folder of face images or a CelebA root)")
+            raise DataError.worded(
+                "no face data given: {fix} (a folder of face images or a CelebA root), or set HUB_MODELS_DATA",
+                fix=("pass its directory", "pass --data DIR"),
+            )
         root = Path(os.environ["HUB_MODELS_DATA"]) / "celeba64"
     root = Path(root).expanduser()
     if not root.is_dir():

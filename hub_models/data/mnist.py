@@ -2,8 +2,10 @@
 
 Reads the four official idx files (``.gz`` or not) from a directory, from a torchvision root
 (``ROOT/MNIST/raw``, ``ROOT/FashionMNIST/raw``) or from the Debian package ``dataset-fashion-mnist``;
-downloads through torchvision when nothing is found and the network is there. With no directory given,
-``$HUB_MODELS_DATA/mnist`` (or ``fashion-mnist``) is used when that variable is set.
+downloads through torchvision into ``~/.cache/hub_models/data`` when no directory is given, nothing is found and
+the network is there (a directory that is given is only read: one without the files is an error, never a download
+target). With no directory given, ``$HUB_MODELS_DATA/mnist`` (or ``fashion-mnist``) is used when that variable is
+set.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ FILES = {
 }
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
 def _read_idx(path: Path, magic: int, dims: int) -> np.ndarray:
@@ -49,7 +52,8 @@ def _find(directory: Path, stem: str) -> Path | None:
 
 
 def find_root(root: str | Path | None, name: str = "mnist") -> Path | None:
-    """The directory holding the idx files for ``name``, or None when nothing local is found."""
+    """The directory holding the idx files for ``name``; None when no ``root`` is given and nothing local is found
+    (the caller may download); a :class:`DataError` when ``root`` is given but holds no such files."""
     candidates: list[Path] = []
     if root is not None:
         root = Path(root).expanduser()
@@ -64,7 +68,27 @@ def find_root(root: str | Path | None, name: str = "mnist") -> Path | None:
             return directory
     if root is not None and not Path(root).exists():
         raise DataError(f"data directory {root} does not exist")
+    if root is not None:  # a folder the user named: never download into it
+        raise DataError.worded(
+            f"{root} has no {DISPLAY_NAMES[name]} files ({FILES['train'][0]}[.gz] and the three others, looked for in "
+            f"{root}, {root / name} and {root / TORCHVISION_DIRS[name] / 'raw'}): {{fix}}",
+            fix=_missing_hint(name),
+        )
     return None
+
+
+def _missing_hint(name: str, download: bool = True) -> tuple[str, str]:
+    """What to do when no local copy is found: (Python wording, command-line wording)."""
+    apt = " (Debian/Ubuntu: apt-get install dataset-fashion-mnist)" if name == "fashion-mnist" else ""
+    if not download:
+        return (
+            f"set HUB_MODELS_DATA, or pass the directory that holds the four idx files{apt}",
+            f"set HUB_MODELS_DATA, or pass --data DIR with the four idx files{apt}",
+        )
+    return (
+        f"pass the directory that holds the four idx files{apt}, or no directory to download them",
+        f"point --data at the directory that holds the four idx files{apt}, or leave --data out to download them",
+    )
 
 
 def load_mnist(root: str | Path | None, split: str = "train", name: str = "mnist") -> dict[str, torch.Tensor]:
@@ -75,7 +99,7 @@ def load_mnist(root: str | Path | None, split: str = "train", name: str = "mnist
         raise DataError(f"unknown data set {name!r}: use 'mnist' or 'fashion-mnist'")
     directory = find_root(root, name)
     if directory is None:
-        directory = _download(root, name)
+        directory = _download(name)
     image_stem, label_stem = FILES[split]
     image_path, label_path = _find(directory, image_stem), _find(directory, label_stem)
     if image_path is None or label_path is None:
@@ -93,15 +117,17 @@ def load_mnist(root: str | Path | None, split: str = "train", name: str = "mnist
     }
 
 
-def _download(root: str | Path | None, name: str) -> Path:
+def _download(name: str) -> Path:
     import torchvision
 
-    target = Path(root) if root is not None else Path.home() / ".cache" / "hub_models" / "data"
+    target = Path.home() / ".cache" / "hub_models" / "data"  # only with no directory given (see find_root)
     cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
     try:
         cls(str(target), train=True, download=True)
         cls(str(target), train=False, download=True)
     except Exception as exc:
-        hint = "set HUB_MODELS_DATA or pass --data DIR with the four idx files"
-        raise DataError(f"{name} not found locally and the download failed ({type(exc).__name__}): {hint}") from None
+        raise DataError.worded(
+            f"{name} not found locally and the download failed ({type(exc).__name__}): {{fix}}",
+            fix=_missing_hint(name, download=False),
+        ) from None
     return target / TORCHVISION_DIRS[name] / "raw"

@@ -129,32 +129,15 @@ def digit_metrics(
 
     from ..data.mnist import load_mnist
 
-    dataset = model.dataset_for(model.config)
-    if dataset != "mnist":
-        # the judge is an MNIST digit classifier: it cannot read another data set's classes (not measured on MNIST
-        # either, which would describe a model that was not trained)
-        raise HubModelsError(
-            f"the digit metrics judge samples with the MNIST classifier, so they apply to models trained on mnist; "
-            f"this {model.model_id} was trained on {dataset} (config dataset)"
-        )
-    n = num_samples or DEFAULT_SAMPLES
-    if n < NUM_DIGITS:
-        raise HubModelsError(f"--num-samples must be at least {NUM_DIGITS} for the digit metrics, got {n}")
+    n = _checked_count(model, num_samples)
     judge = load_classifier()
     # the test digits' statistics are computed once and kept across reset() (reset_real_features=False)
     metric = FrechetInceptionDistance(feature=ClassifierFeatures(judge), normalize=False, reset_real_features=False)
-    test_set = load_mnist(data_root, "test")
-    test, test_labels = test_set["images"], test_set["labels"].long()
+    test = load_mnist(data_root, "test")
     counts = torch.zeros(NUM_DIGITS, dtype=torch.long)
     hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
-    real_hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
     with torch.inference_mode():
-        for i in range(0, len(test), chunk):
-            real = test[i : i + chunk].float() / 255
-            metric.update(real, real=True)
-            if conditional:
-                labels = test_labels[i : i + chunk]
-                real_hits += torch.bincount(labels[judge(real).argmax(1) == labels], minlength=NUM_DIGITS)
+        real_hits = _read_test_digits(metric, judge, test["images"], test["labels"].long(), chunk)
         for images, asked in _samples(model, n, seed, chunk, conditional):
             metric.update(images, real=False)
             predicted = judge(images).argmax(1)
@@ -162,18 +145,10 @@ def digit_metrics(
             if asked is not None:
                 hits += torch.bincount(asked[predicted == asked], minlength=NUM_DIGITS)
         fid = float(metric.compute())
-        metric.reset()
         train = load_mnist(data_root, "train")["images"]
-        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
-        for i in range(0, len(pick), chunk):
-            metric.update(train[pick[i : i + chunk]].float() / 255, real=False)
-        floor = float(metric.compute())
-        if train_size:
-            metric.reset()
-            for i in range(0, len(pick), chunk):
-                real = train[pick[i : i + chunk]].float() / 255
-                metric.update(F.interpolate(real, size=(train_size, train_size), mode="bilinear"), real=False)
-            resized_floor = float(metric.compute())
+        picked = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
+        floor = _distance_of_real_digits(metric, picked, chunk)
+        resized_floor = _distance_of_real_digits(metric, picked, chunk, size=train_size) if train_size else None
     shares = counts.double() / n
     result: dict[str, Any] = {
         "classifier_fid": round(fid, 4),
@@ -182,23 +157,63 @@ def digit_metrics(
         "class_share": _per_digit(shares),
         "class_share_min": round(float(shares.min()), 4),
         "class_share_max": round(float(shares.max()), 4),
-        **(
-            {
-                "classifier_fid_real_train_resized": round(resized_floor, 4),
-                "classifier_fid_over_resized_floor": round(fid / resized_floor, 3),
-            }
-            if train_size
-            else {}
-        ),
-        "num_samples": n,
     }
+    if resized_floor is not None:
+        result["classifier_fid_real_train_resized"] = round(resized_floor, 4)
+        result["classifier_fid_over_resized_floor"] = round(fid / resized_floor, 3)
+    result["num_samples"] = n
     if conditional:
-        asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()
-        per_class = hits.double() / asked_per_class
-        result["label_accuracy"] = round(float(hits.sum()) / n, 5)
-        result["label_accuracy_per_class"] = _per_digit(per_class)
-        result["samples_per_class"] = n // NUM_DIGITS
-        real_per_class = real_hits.double() / torch.bincount(test_labels, minlength=NUM_DIGITS).clamp(min=1)
-        result["label_accuracy_real_test"] = round(float(real_hits.sum()) / len(test), 5)
-        result["label_accuracy_real_test_per_class"] = _per_digit(real_per_class)
+        result |= _label_accuracy(hits, n, real_hits, test["labels"].long())
     return result
+
+
+def _checked_count(model: GenerativeModel, num_samples: int | None) -> int:
+    """The number of samples to judge; the judge is an MNIST digit classifier, so the model must be an MNIST one."""
+    dataset = model.dataset_for(model.config)
+    if dataset != "mnist":
+        # it cannot read another data set's classes (not measured on MNIST either, which would describe a model that
+        # was not trained)
+        raise HubModelsError(
+            f"the digit metrics judge samples with the MNIST classifier, so they apply to models trained on mnist; "
+            f"this {model.model_id} was trained on {dataset} (config dataset)"
+        )
+    n = num_samples or DEFAULT_SAMPLES
+    if n < NUM_DIGITS:
+        raise HubModelsError(f"--num-samples must be at least {NUM_DIGITS} for the digit metrics, got {n}")
+    return n
+
+
+def _read_test_digits(
+    metric: Any, judge: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, chunk: int
+) -> torch.Tensor:
+    """Feed the real test digits to ``metric`` (its reference statistics); return how many of each digit the
+    judge reads correctly."""
+    real_hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
+    for i in range(0, len(images), chunk):
+        real, truth = images[i : i + chunk].float() / 255, labels[i : i + chunk]
+        metric.update(real, real=True)
+        real_hits += torch.bincount(truth[judge(real).argmax(1) == truth], minlength=NUM_DIGITS)
+    return real_hits
+
+
+def _distance_of_real_digits(metric: Any, digits: torch.Tensor, chunk: int, size: int | None = None) -> float:
+    """The Fréchet distance of real (uint8) digits to the test digits: the floor a perfect generator reaches;
+    ``size``: resized to size x size bilinearly first, as a model trained at that size sees them."""
+    metric.reset()  # the fake side only: the test digits' statistics stay
+    for i in range(0, len(digits), chunk):
+        real = digits[i : i + chunk].float() / 255
+        metric.update(F.interpolate(real, size=(size, size), mode="bilinear") if size else real, real=False)
+    return float(metric.compute())
+
+
+def _label_accuracy(hits: torch.Tensor, n: int, real_hits: torch.Tensor, test_labels: torch.Tensor) -> dict[str, Any]:
+    """Label accuracy of the samples (overall and per digit asked) beside the judge's on the real test digits."""
+    asked_per_class = torch.bincount(torch.arange(n) % NUM_DIGITS, minlength=NUM_DIGITS).double()
+    real_per_class = real_hits.double() / torch.bincount(test_labels, minlength=NUM_DIGITS).clamp(min=1)
+    return {
+        "label_accuracy": round(float(hits.sum()) / n, 5),
+        "label_accuracy_per_class": _per_digit(hits.double() / asked_per_class),
+        "samples_per_class": n // NUM_DIGITS,
+        "label_accuracy_real_test": round(float(real_hits.sum()) / len(test_labels), 5),
+        "label_accuracy_real_test_per_class": _per_digit(real_per_class),
+    }

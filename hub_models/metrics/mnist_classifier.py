@@ -12,6 +12,7 @@ it is not a generative model, so ``hub-models list`` and the demo do not show it
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from ..locations import bundled_dir, has_local_copy, hub_repo_id, pinned_revision
+from ..errors import WeightsError
+from ..locations import CLASSIFIER_ENV, CONFIG_NAME, bundled_dir, has_local_copy, hub_repo_id, pinned_revision
 from ..spec import config_from_dict
 from ..utils import resolve_device
 from ..weights import HubOptions, download, load_weights
@@ -106,11 +108,23 @@ class ClassifierCheckpoint:
 
 
 def classifier_dir() -> Path:
-    """The local copy (a checkout), else the Hub repo ``<org>/mnist-classifier`` at the package's pinned tag."""
+    """``$HUB_MODELS_CLASSIFIER`` (``eval --classifier DIR``), else the local copy (a checkout), else the Hub repo
+    ``<org>/mnist-classifier`` at the package's pinned tag (a pip install: ``hub-models download --all``)."""
+    chosen = os.environ.get(CLASSIFIER_ENV)
+    if chosen:
+        if not (Path(chosen).expanduser() / CONFIG_NAME).is_file():
+            raise WeightsError(
+                f"{CLASSIFIER_ENV}={chosen} has no {CONFIG_NAME}: point it at a copy of hub-models/mnist-classifier"
+            )
+        return Path(chosen).expanduser()
     if has_local_copy(ClassifierCheckpoint):
         return bundled_dir(ClassifierCheckpoint)
     repo_id, revision = hub_repo_id(ClassifierCheckpoint), pinned_revision(ClassifierCheckpoint)
-    hint = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    fetch = f"run `hub-models download --all` once while online (it fetches {repo_id}@{revision})"
+    hint = (
+        f"{fetch}, or set {CLASSIFIER_ENV} to a local copy of it",
+        f"{fetch}, or pass --classifier DIR (a local copy of it)",
+    )
     return download(repo_id, HubOptions(revision=revision), hint=hint)
 
 

@@ -19,9 +19,9 @@ from torch import nn
 from ..contract import GenerativeModel
 from ..data.faces import CELEBA_NOTE, load_faces
 from ..metrics.fid import fid_declared, fid_kid
-from ..spec import CardInfo, TrainingSetup, check_steps
+from ..spec import CardInfo, TrainingSetup
 from .gan_steps import adam_pair, bce_gan_step, dcgan_init
-from .latents import TRUNCATION, slerp
+from .latents import TRUNCATION, interpolate_seeds
 
 
 def convgan_generator(nz: int = 100) -> nn.Module:
@@ -124,12 +124,7 @@ class ConvganFaces128(GenerativeModel):
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8, truncation: float = 1.0) -> torch.Tensor:
         """Faces along the great circle between the latents of two seeds (frames for an animation)."""
-        truncation = TRUNCATION.parse(truncation)
-        steps = check_steps(steps)
-        z = [self.sample_latents(1, torch.Generator().manual_seed(s), truncation) for s in (seed_a, seed_b)]
-        path = slerp(z[0].flatten(), z[1].flatten(), torch.linspace(0, 1, steps))
-        with torch.inference_mode():
-            return self.decode(path.to(self.device), truncation).cpu()
+        return interpolate_seeds(self, seed_a, seed_b, steps, truncation=truncation)
 
     # ------------------------------------------------------------------ training
     def load_data(self, root: Path | None, split: str = "train") -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from ..data.mnist import load_mnist
 from ..metrics.mnist_classifier import ClassifierCheckpoint, ClassifierConfig, MnistClassifier, predict
 from ..spec import CardInfo, Metric, TrainingSetup
 from ..utils import atomic_path
-from ..weights import write_curve, write_weights
+from ..weights import write_card, write_curve, write_weights
 
 
 def shift(images: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -154,9 +154,7 @@ class MnistClassifierModel(ClassifierCheckpoint):
     # ------------------------------------------------------------------ weights
     def save_pretrained(self, directory: str | Path) -> None:
         """config.json, model.safetensors, the training curve and the card; replaced in one rename."""
-        from ..card import build_card
-
         with atomic_path(Path(directory)) as tmp:
             write_weights(self, tmp)
             write_curve(self, tmp)
-            build_card(self).save(tmp / "README.md")
+            write_card(self, tmp)
