@@ -352,6 +352,7 @@ def test_the_mcp_server_lists_a_tool_per_job_and_the_faces_tool_draws(server):
     for name in jobs:
         sentence = by_name[name].description.split(" If a user passes a file")[0]
         assert sentence.endswith(".") and sentence.count(". ") == 0, (name, sentence)
+    assert "gan-toy2d" in by_name["describe"].inputSchema["properties"]["model_id"]["enum"]  # any model
     count = by_name["faces"].inputSchema["properties"]["count"]
     assert count["type"] == "integer" and (count["minimum"], count["maximum"]) == (1, 64)
     psi = by_name["faces"].inputSchema["properties"]["truncation"]

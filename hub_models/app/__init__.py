@@ -20,7 +20,7 @@ import gradio as gr
 import torch
 
 from ..errors import HubModelsError
-from ..registry import get_model_class
+from ..registry import get_model_class, list_models
 from .checks import check_image_header, friendly, quote, user_error, vae_id
 from .handlers import DECODES, Handlers
 from .links import restore
@@ -168,10 +168,13 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         shared = [faces, digits, vae, toy, every]
         linked = [c for t in shared for c in (*t.controls.values(), *t.outputs, t.link)]
         app.load(restore(store, shared, tabs), None, [tabs, *linked], api_visibility="private", show_progress="hidden")
+        # the line for API and MCP clients, about any installed model (made first: its name is "describe")
+        any_model = gr.Dropdown(list_models(), label="model", visible=False)
+        gr.Button(visible=False).click(describe, any_model, gr.Markdown(label="about the model", visible=False),
+                                       api_name="describe", api_description="One line about any installed model: "
+                                       "what it is and its measured quality.")  # fmt: skip
         # each tab's one line (what the model is, its measured quality), kept in step with the chosen model
-        gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden",
-              api_description="One line about a model: what it is and its measured quality.")  # fmt: skip
-        for model, info in ((d_model, d_info), (a_model, a_info), (t_model, t_info)):
+        for model, info in ((f_model, f_info), (d_model, d_info), (a_model, a_info), (t_model, t_info)):
             gr.on([app.load, model.change], describe, model, info, api_visibility="private", show_progress="hidden")
         app.load(lambda: describe(vae_id()), None, v_info, api_visibility="private", show_progress="hidden")
     _guard_inputs(app)
