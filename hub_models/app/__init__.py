@@ -24,7 +24,7 @@ from ..registry import get_model_class, list_models
 from .checks import check_image_header, friendly, quote, user_error, vae_id
 from .handlers import DECODES, Handlers
 from .links import restore
-from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files
+from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files, start_sweeping
 from .store import ModelStore
 from .tabs import PICK_BRUSH, all_models_tab, digits_tab, faces_tab, toy_tab, vae_tab
 from .waiting import BUSY, Waiting
@@ -148,8 +148,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     store = store or ModelStore()
     h = Handlers(store)
     describe = friendly(h.describe)
-    # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (hourly, an hour old)
-    with DemoBlocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
+    # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (see runfiles.sweep)
+    with DemoBlocks(title="hub-models") as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tabs() as tabs:
@@ -179,6 +179,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         app.load(lambda: describe(vae_id()), None, v_info, api_visibility="private", show_progress="hidden")
     _guard_inputs(app)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    start_sweeping(app, *CACHE_CLEANUP)
     return app
 
 
