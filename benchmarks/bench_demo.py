@@ -196,8 +196,9 @@ def soak(calls: int, clients: int = 8, every: int = 1000) -> dict:
     def work(i: int) -> bool:
         endpoint, args = SOAK_MIX[i % len(SOAK_MIX)]
         args = list(args)
-        if endpoint in ("/faces", "/digits", "/vae_sample", "/generate"):
-            args[1 if endpoint != "/digits" else 2] = i  # another seed each time: nothing served from a cache
+        seed_at = {"/faces": 1, "/digits": 2, "/vae_sample": 0, "/generate": 1}.get(endpoint)
+        if seed_at is not None:
+            args[seed_at] = i  # another seed each time: nothing served from a cache
         if not hasattr(local, "client"):
             local.client = httpx.Client(timeout=60)
         try:

@@ -20,11 +20,11 @@ import gradio as gr
 import torch
 
 from ..errors import HubModelsError
-from ..registry import get_model_class
+from ..registry import get_model_class, list_models
 from .checks import check_image_header, friendly, quote, user_error, vae_id
 from .handlers import DECODES, Handlers
 from .links import restore
-from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files
+from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files, start_sweeping
 from .store import ModelStore
 from .tabs import PICK_BRUSH, all_models_tab, digits_tab, faces_tab, toy_tab, vae_tab
 from .waiting import BUSY, Waiting
@@ -148,8 +148,8 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     store = store or ModelStore()
     h = Handlers(store)
     describe = friendly(h.describe)
-    # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (hourly, an hour old)
-    with DemoBlocks(title="hub-models", delete_cache=CACHE_CLEANUP) as app:
+    # every request leaves a PNG in Gradio's cache: a long-running Space must delete them (see runfiles.sweep)
+    with DemoBlocks(title="hub-models") as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
         with gr.Tabs() as tabs:
@@ -168,14 +168,18 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
         shared = [faces, digits, vae, toy, every]
         linked = [c for t in shared for c in (*t.controls.values(), *t.outputs, t.link)]
         app.load(restore(store, shared, tabs), None, [tabs, *linked], api_visibility="private", show_progress="hidden")
+        # the line for API and MCP clients, about any installed model (made first: its name is "describe")
+        any_model = gr.Dropdown(list_models(), label="model", visible=False)
+        gr.Button(visible=False).click(describe, any_model, gr.Markdown(label="about the model", visible=False),
+                                       api_name="describe", api_description="One line about any installed model: "
+                                       "what it is and its measured quality.")  # fmt: skip
         # each tab's one line (what the model is, its measured quality), kept in step with the chosen model
-        gr.on([app.load, f_model.change], describe, f_model, f_info, api_name="describe", show_progress="hidden",
-              api_description="One line about a model: what it is and its measured quality.")  # fmt: skip
-        for model, info in ((d_model, d_info), (a_model, a_info), (t_model, t_info)):
+        for model, info in ((f_model, f_info), (d_model, d_info), (a_model, a_info), (t_model, t_info)):
             gr.on([app.load, model.change], describe, model, info, api_visibility="private", show_progress="hidden")
         app.load(lambda: describe(vae_id()), None, v_info, api_visibility="private", show_progress="hidden")
     _guard_inputs(app)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    start_sweeping(app, *CACHE_CLEANUP)
     return app
 
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
+import weakref
 from pathlib import Path
+from typing import Any
 
 PREFIX = "hub-models-demo-"
 
@@ -61,3 +65,42 @@ def remove_leftovers() -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
+
+
+def sweep(app: Any, age: float) -> int:
+    """Delete the files the app served (its components' temp files) older than ``age`` seconds, except their
+    initial values; the number deleted. Gradio's own ``delete_cache`` loop iterates those sets while requests
+    add to them, and under concurrent traffic it died at the first "Set changed size during iteration": files
+    piled up for as long as the app ran. This iterates copies."""
+    keep = set().union(*(getattr(block, "keep_in_cache", ()) for block in app.blocks.values()))
+    cutoff, deleted = time.time() - age, 0
+    for files in app.temp_file_sets:
+        for path in list(files):
+            if path in keep:
+                continue
+            try:
+                if os.lstat(path).st_ctime < cutoff:
+                    os.remove(path)
+                    files.discard(path)
+                    deleted += 1
+            except FileNotFoundError:
+                files.discard(path)
+    return deleted
+
+
+def start_sweeping(app: Any, every: float, age: float) -> threading.Thread:
+    """``sweep`` every ``every`` seconds on a daemon thread, for as long as ``app`` exists."""
+    ref = weakref.ref(app)
+
+    def run() -> None:
+        while True:
+            time.sleep(every)
+            blocks = ref()
+            if blocks is None:
+                return
+            sweep(blocks, age)
+            del blocks
+
+    thread = threading.Thread(target=run, name="hub-models-sweep", daemon=True)
+    thread.start()
+    return thread
