@@ -108,9 +108,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .engine import TrainSettings, fit, resolve_training
-    from .registry import get_model_class
+    from .registry import get_trainable_class
 
-    cls = get_model_class(args.model)
+    cls = get_trainable_class(args.model)  # a plugin, or the MNIST judge of the digit metrics
     overrides = {key: _typed(cls.Config, key, raw) for key, raw in _pairs(args.set, "--set").items()}
     chosen = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)}
     config, settings, recipe = resolve_training(cls, args.config, config_overrides=overrides, settings=chosen)
@@ -126,13 +126,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_recipe(args: argparse.Namespace) -> int:
     from .engine import packaged_recipes, recipe_text
-    from .registry import get_model_class, list_models
+    from .registry import get_trainable_class, list_models
 
     own = packaged_recipes()
-    if args.model in own and args.model not in list_models():  # a variant (or the digit models' judge)
+    if args.model in own and args.model not in list_models():  # a variant, or an asset such as the digits' judge
         print(own[args.model].read_text(encoding="utf-8"), end="")
         return 0
-    print(recipe_text(get_model_class(args.model)), end="")
+    print(recipe_text(get_trainable_class(args.model)), end="")
     return 0
 
 

@@ -27,7 +27,7 @@ from .locations import (
     pinned_revision,
     recipe_path,
 )
-from .registry import get_model_class, list_models
+from .registry import get_model_class, get_trainable_class, list_models
 from .version import __version__
 from .weights import MODEL_FILES, hub_errors, load_weights, parse_repo_ref, pin_tag, push_model, rewrite_docs
 
@@ -113,11 +113,9 @@ def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag
 def regenerate(model_ids: list[str] | None = None) -> list[Path]:
     """Rewrite config.json, README.md and .eval_results of every local checkpoint (or ``model_ids``), the MNIST
     classifier of the digit metrics included."""
-    from .metrics.mnist_classifier import ClassifierModel
-
     done = []
-    for model_id in model_ids or [*list_models(), ClassifierModel.model_id]:
-        cls = ClassifierModel if model_id == ClassifierModel.model_id else get_model_class(model_id)
+    for model_id in model_ids or [*list_models(), *ASSETS]:
+        cls = get_trainable_class(model_id)
         if has_local_copy(cls):
             rewrite_docs(bundled_dir(cls), load_weights(cls, bundled_dir(cls), device="cpu"))
             done.append(bundled_dir(cls))

@@ -100,6 +100,16 @@ def get_model_class(model_id: str) -> type[GenerativeModel]:
     raise HubModelsError(f"unknown model {model_id!r}; available models: {available}")
 
 
+def get_trainable_class(model_id: str) -> type:
+    """What ``hub-models train`` and ``hub-models recipe`` take: a plugin's class, or one of hub-models' own assets
+    that the engine trains the same way (the MNIST classifier of the digit metrics, which generates nothing)."""
+    if model_id in locations.ASSETS:
+        from .models.mnist_classifier import MnistClassifierModel
+
+        return MnistClassifierModel
+    return get_model_class(model_id)
+
+
 def load_any(
     ref: str | Path, device: str | torch.device | None = None, hub: HubOptions | None = None
 ) -> GenerativeModel:

@@ -187,18 +187,23 @@ def _classifier_tensors(export: Path) -> dict[str, torch.Tensor]:
 
 
 def test_the_classifier_trains_through_the_engine_step_api(tmp_path):
-    """One loop: the public entry point (train_classifier, engine.fit) is the engine's Trainer step for step, its
-    StepLR schedule is torch's, and the export is written and loaded by the models' own code."""
+    """One loop: `hub-models train mnist-classifier` (its packaged recipe through engine.fit) is the engine's Trainer
+    step for step, its StepLR schedule is torch's, its recipe's evaluation puts the test accuracy on the card, and
+    the export is written by the models' own code and loaded by the metrics' load_classifier."""
+    from hub_models.cli import main
     from hub_models.engine import Trainer, resolve_training
     from hub_models.metrics import mnist_classifier as mc
+    from hub_models.models.mnist_classifier import MnistClassifierModel
 
     root = write_idx(tmp_path / "mnist", n=256)
     run = {"batch_size": 32, "steps": 20, "threads": 1, "progress": False}  # 8 steps per epoch: 2 lr decays
-    export = mc.train_classifier(tmp_path / "api", data=root, **run)
+    args = ["--batch-size", "32", "--steps", "20", "--threads", "1", "--no-progress"]
+    assert main(["train", "mnist-classifier", "--data", str(root), "--out", str(tmp_path / "cli"), *args]) == 0
+    export = tmp_path / "cli" / "model"
 
     torch.manual_seed(123)  # whatever the global RNG holds, the engine's seed decides the run
-    model = mc.ClassifierModel()
-    trainer = Trainer(model, resolve_training(mc.ClassifierModel, settings=run)[1], model.load_data(root))
+    model = MnistClassifierModel()
+    trainer = Trainer(model, resolve_training(MnistClassifierModel, settings=run)[1], model.load_data(root))
     losses = [float(step["loss"].detach()) for step in trainer.run()]
     trainer.finish()
     assert len(losses) == 20 and losses[-1] < losses[0]
@@ -211,9 +216,10 @@ def test_the_classifier_trains_through_the_engine_step_api(tmp_path):
     config = json.loads((export / "config.json").read_text())
     assert config["model_type"] == "mnist-classifier" and config["architecture"] == {"lr": 1.0, "max_shift": 1}
     assert config["provenance"]["train_settings"]["lr_schedule"] == "step" and config["provenance"]["steps"] == 20
-    assert 0 <= config["metrics"]["test_accuracy"] <= 1  # measured on the test split after training
+    model.net.eval()
+    assert config["metrics"] == model.evaluate(root)  # measured on the test split at the last step
     card = (export / "README.md").read_text()
-    assert "pipeline_tag: image-classification" in card and "| test accuracy |" in card
+    assert "pipeline_tag: image-classification" in card and "| test accuracy |" in card and "](curve.png)" in card
     judge = mc.load_classifier(export)
     assert isinstance(judge, mc.MnistClassifier) and not judge.training
     assert torch.equal(judge.fc2.weight, saved["fc2.weight"])
@@ -221,8 +227,8 @@ def test_the_classifier_trains_through_the_engine_step_api(tmp_path):
         mc.load_classifier(WEIGHTS / "cgan-digits")
 
 
-def test_the_classifier_recipe_entry_point_and_resume_match_a_straight_api_run(tmp_path, capsys):
-    from hub_models.metrics import mnist_classifier as mc
+def test_the_classifier_recipe_file_and_resume_match_a_straight_run(tmp_path, capsys):
+    from hub_models.cli import main
 
     root = write_idx(tmp_path / "mnist", n=256)
     recipe = tmp_path / "recipe.toml"
@@ -230,22 +236,20 @@ def test_the_classifier_recipe_entry_point_and_resume_match_a_straight_api_run(t
         'model = "mnist-classifier"\n[config]\nmax_shift = 2\n'
         '[train]\nbatch_size = 32\nsteps = 20\nlr_schedule = "step"\nlr_gamma = 0.5\nseed = 4\ncheckpoint_every = 6\n'
     )
-    assert mc.main(["--config", str(recipe), "--data", str(root), "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
-
-    # through the API: stop after 12 steps (mid-epoch, one lr decay done), then resume the plan to 20 steps
+    common = ["train", "mnist-classifier", "--config", str(recipe), "--data", str(root), "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "straight")]) == 0
+    # stop after 12 steps (mid-epoch, one lr decay done), then resume the plan to 20 steps
     half = tmp_path / "half"
-    mc.train_classifier(half, data=root, config={"max_shift": 2}, batch_size=32, steps=12, lr_gamma=0.5, seed=4)
-    resumed = mc.train_classifier(
-        half, data=root, config={"max_shift": 2}, batch_size=32, steps=20, lr_gamma=0.5, seed=4, resume=True
-    )
-    cli_tensors, api_tensors = _classifier_tensors(tmp_path / "cli" / "model"), _classifier_tensors(resumed)
-    assert cli_tensors.keys() == api_tensors.keys()
-    assert all(torch.equal(cli_tensors[k], api_tensors[k]) for k in api_tensors), "recipe run != resumed API run"
+    assert main([*common, "--out", str(half), "--steps", "12"]) == 0
+    assert main([*common, "--out", str(half), "--resume"]) == 0
+    straight, resumed = _classifier_tensors(tmp_path / "straight" / "model"), _classifier_tensors(half / "model")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight), "straight run != resumed run"
     # the schedule's factor is part of the run: a resume with another one is refused in one line
     capsys.readouterr()
-    with pytest.raises(HubModelsError, match="trained with lr_gamma = 0.5, not 0.7"):
-        mc.train_classifier(half, data=root, config={"max_shift": 2}, batch_size=32, steps=24, seed=4, resume=True)
-    assert mc.main(["--config", str(tmp_path / "nope.toml")]) == 2
+    assert main([*common, "--out", str(half), "--resume", "--steps", "24", "--lr-gamma", "0.7"]) == 2
+    assert "trained with lr_gamma = 0.5, not 0.7" in capsys.readouterr().err
+    assert main(["train", "mnist-classifier", "--config", str(tmp_path / "nope.toml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: recipe") and "not found" in err
 

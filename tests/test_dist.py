@@ -65,9 +65,9 @@ def test_wheel_is_small_code_only_and_licensed_honestly(wheel):
 def test_cards_are_what_a_hub_user_can_trust():
     """Every local checkpoint's card: Hub dataset ids, licence fields, results readable by huggingface_hub's own
     parsers (model-index and .eval_results), only the model's own numbers, no machine-local paths."""
-    from hub_models.metrics.mnist_classifier import ClassifierModel  # the digit models' judge is published too
+    from hub_models.models.mnist_classifier import MnistClassifierModel  # the digit models' judge is published too
 
-    for cls in [*map(hub_models.get_model_class, hub_models.list_models()), ClassifierModel]:
+    for cls in [*map(hub_models.get_model_class, hub_models.list_models()), MnistClassifierModel]:
         model_id = cls.model_id
         if not has_local_copy(cls):
             continue

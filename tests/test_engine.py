@@ -366,8 +366,7 @@ def test_every_recipe_is_valid_and_train_is_the_packaged_folder():
     """Each packaged recipe names a known model, its tables are accepted as-is, it runs on any machine, and the
     checkout's train/ is that folder (never a second copy)."""
     from hub_models.engine import TrainSettings, packaged_recipes, read_recipe
-    from hub_models.metrics.mnist_classifier import ClassifierModel
-    from hub_models.registry import get_model_class
+    from hub_models.registry import get_trainable_class
     from hub_models.spec import config_from_dict
 
     root = Path(__file__).resolve().parents[1]
@@ -378,23 +377,22 @@ def test_every_recipe_is_valid_and_train_is_the_packaged_folder():
         # a recipe names its model (convgan-faces128-gpu.toml: convgan-faces128); the digit models' judge is
         # trained by the engine too, but it is not a plugin
         recipe = read_recipe(path)
-        cls = ClassifierModel if recipe.model_id == "mnist-classifier" else get_model_class(recipe.model_id)
+        cls = get_trainable_class(recipe.model_id)
         config_from_dict(cls.Config, recipe.config, what=path.name)
         settings = TrainSettings.from_dict(recipe.train)
         assert settings.device == "auto", f"{name}: a recipe must run on any machine (device = 'auto')"
 
 
 def test_no_config_trains_exactly_the_recipe(tmp_path, monkeypatch):
-    """`hub-models train MODEL`, `Model().train()` and the judge's trainer, given no recipe, hand the engine the
-    settings and config of the model's packaged recipe (the one that produced its bundled weights)."""
+    """`hub-models train MODEL` and `Model().train()`, given no recipe, hand the engine the settings and config of the
+    model's packaged recipe (the one that produced its bundled weights), the MNIST judge's included."""
     import tomllib
 
     import hub_models.engine
     from hub_models import cli as cli_module
     from hub_models.engine import TrainSettings, packaged_recipes
     from hub_models.locations import BUILTIN_MODELS
-    from hub_models.metrics import mnist_classifier as mc
-    from hub_models.registry import get_model_class
+    from hub_models.registry import get_model_class, get_trainable_class
 
     seen = []
 
@@ -403,22 +401,16 @@ def test_no_config_trains_exactly_the_recipe(tmp_path, monkeypatch):
         return Path(out_dir) / "model"
 
     monkeypatch.setattr(hub_models.engine, "fit", fake_fit)
-    monkeypatch.setattr(mc, "fit", fake_fit)
-    monkeypatch.setattr(mc, "update_metrics", lambda *a: None)
-    monkeypatch.setattr(mc.ClassifierModel, "evaluate", lambda self, data=None: {})
     recipes = packaged_recipes()
     for model_id in [*BUILTIN_MODELS, "mnist-classifier"]:
         table = tomllib.loads(recipes[model_id].read_text())
-        cls = mc.ClassifierModel if model_id == "mnist-classifier" else get_model_class(model_id)
+        cls = get_trainable_class(model_id)
         expected = (model_id, TrainSettings.from_dict(table["train"]), cls.Config(**table.get("config", {})))
         seen.clear()
-        if model_id == "mnist-classifier":
-            mc.train_classifier(tmp_path)
-            assert mc.main(["--out", str(tmp_path)]) == 0
-        else:
-            assert cli_module.main(["train", model_id, "--out", str(tmp_path)]) == 0
+        assert cli_module.main(["train", model_id, "--out", str(tmp_path)]) == 0
+        if model_id != "mnist-classifier":  # a plugin (the judge generates nothing: no GenerativeModel.train)
             cls().train(tmp_path)
-        assert seen == [expected, expected], model_id
+        assert seen == [expected] * (1 if model_id == "mnist-classifier" else 2), model_id
     # a model built with its own config keeps it; options given override the recipe's [train]
     seen.clear()
     gan = get_model_class("gan-digits-mlp")

@@ -73,6 +73,7 @@ class Evaluator:
         self.every = trainer.settings.eval_every
         self.metric = primary_metric(trainer.model)
         self.curve_path = out_dir / CURVE_NAME
+        self.last: tuple[int, dict[str, Any]] | None = None  # the step and numbers of the latest evaluation
         self.train_started = time.perf_counter()
         if self.every and trainer.settings.resume:
             self._cut_curve(trainer.step)  # evaluations after the checkpoint are done again, identically
@@ -99,6 +100,7 @@ class Evaluator:
                 ) from None
             finally:
                 model.net = training_net
+        self.last = (step, metrics)
         value = metrics.get(self.metric.key) if self.metric else None
         best = trainer.eval_best
         improved = isinstance(value, int | float) and (

@@ -141,7 +141,10 @@ def _train_to_disk(  # the loop of fit(): ~60 lines, since each step's log, epoc
     trainer.finish()
     if ctx.is_main:
         provenance = {**_provenance(trainer, command), "replica_digest": digests[0]}
-        _export(model, export, model.net, model.metric_values, provenance, evaluator)
+        metrics = model.metric_values
+        if evaluator is not None and evaluator.last is not None and evaluator.last[0] == trainer.step:
+            metrics = evaluator.last[1]  # the evaluation at the last step measured this very export
+        _export(model, export, model.net, metrics, provenance, evaluator)
         writer.close()
     ctx.barrier()
     return export

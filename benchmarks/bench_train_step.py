@@ -1,0 +1,204 @@
+"""How close each face model's training step runs to the machine's limit, measured in one run.
+
+For dcgan-faces and convgan-faces128, one optimiser step of the engine (``hub_models.engine.Trainer``: D step, G
+step, Adam, the EMA update, at the recipe's batch size with its bfloat16 autocast and channels_last) on synthetic
+uint8 images:
+
+- its operation count: torch's ``FlopCounterMode`` over one step (convolutions and matrix products, forward and
+  backward; elementwise work is not counted), in TFLOP;
+- its time: the median of ``--steps`` steps after two warm-up steps;
+- its rate (TFLOP/s) as a fraction of the bfloat16 matrix-multiply rate of this machine, measured in the same run
+  on the same threads (a 2048x2048 @ 2048x2048 bf16 product, the median of several).
+
+Variants: ``--compile`` adds torch.compile'd networks; for convgan-faces128 the variant ``polyphase`` is measured
+beside the plain one: the same parameters (state-dict names and weights), with each 8x8 stride-2 transposed
+convolution of G computed as one 4x4 stride-1 convolution with 4x the output channels and a pixel shuffle (its four
+output phases), and each 8x8 stride-2 convolution of D as a pixel unshuffle and one 4x4 stride-1 convolution with 4x
+the input channels (its four input phases). Exact in real arithmetic (the same products, summed in another order:
+``check_polyphase`` compares them in float32 and under bf16 autocast), with the same operation count. The CPU is
+shared: the load average is reported with the numbers, and the fractions (both measured here) are what compares.
+
+    nice -n -5 python benchmarks/bench_train_step.py [--threads 2] [--steps 5] [--models dcgan-faces ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F  # noqa: N812
+from torch.utils.flop_counter import FlopCounterMode
+
+from hub_models.engine import Trainer, resolve_training
+from hub_models.registry import get_model_class
+
+
+def matmul_rate(seconds: float = 3.0, n: int = 2048) -> float:
+    """bfloat16 matrix-multiply rate of this machine on torch's current threads, in TFLOP/s (the median)."""
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    for _ in range(2):
+        a @ b
+    times, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 5:
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e12
+
+
+class PolyphaseConvTranspose2d(nn.ConvTranspose2d):
+    """A stride-2 transposed convolution (even kernel k, no dilation or groups) as one stride-1 convolution with
+    kernel k/2 and 4x the output channels, then a pixel shuffle: output pixel (2m+a, 2n+b) only meets the kernel
+    taps of parity (a, b). Same parameters as nn.ConvTranspose2d."""
+
+    def forward(self, x: torch.Tensor, output_size: Any = None) -> torch.Tensor:
+        cin, cout, k, _ = self.weight.shape
+        half = k // 2
+        # taps of parity (a, b), flipped for a correlation: w[cin, cout, 2(half-1-i)+a, 2(half-1-j)+b]
+        w = self.weight.flip(2, 3).reshape(cin, cout, half, 2, half, 2)  # [.., i, 1-a, j, 1-b] after the flip
+        w = w.flip(3, 5).permute(1, 3, 5, 0, 2, 4).reshape(cout * 4, cin, half, half)
+        y = F.conv2d(F.pad(x, (half - 1,) * 4), w)
+        y = F.pixel_shuffle(y, 2)
+        p = self.padding[0]
+        if p:
+            y = y[..., p:-p, p:-p]
+        return y if self.bias is None else y + self.bias[:, None, None]
+
+
+class PolyphaseConv2d(nn.Conv2d):
+    """A stride-2 convolution (even kernel k, no padding) as a pixel unshuffle of the input (its four phases as
+    channels) and one stride-1 convolution with kernel k/2. Same parameters as nn.Conv2d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cout, cin, k, _ = self.weight.shape
+        half = k // 2
+        out = (x.shape[-1] - k) // 2 + 1
+        x = x[..., : 2 * (out + half - 1), : 2 * (out + half - 1)]
+        w = self.weight.reshape(cout, cin, half, 2, half, 2).permute(0, 1, 3, 5, 2, 4)
+        w = w.reshape(cout, cin * 4, half, half)
+        return F.conv2d(F.pixel_unshuffle(x, 2), w, self.bias)
+
+
+def to_polyphase(net: nn.Module) -> None:
+    """Switch every stride-2 8x8 (transposed) convolution of ``net`` to its polyphase form, in place."""
+    for module in net.modules():
+        if type(module) is nn.ConvTranspose2d and module.stride == (2, 2):
+            module.__class__ = PolyphaseConvTranspose2d
+        elif type(module) is nn.Conv2d and module.stride == (2, 2) and module.padding == (0, 0):
+            module.__class__ = PolyphaseConv2d
+
+
+def check_polyphase(trainer: Trainer) -> dict[str, float]:
+    """Largest difference between the plain and the polyphase networks (same weights), float32 and bf16 autocast."""
+    import copy
+
+    gen, disc = trainer.raw_nets["generator"], trainer.raw_nets["discriminator"]
+    z = torch.randn(8, 100)
+    worst = {}
+    for name, autocast in (("float32", False), ("bf16_autocast", True)):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            plain_g, plain_d = copy.deepcopy(gen).eval(), copy.deepcopy(disc).eval()
+            fast_g, fast_d = copy.deepcopy(gen).eval(), copy.deepcopy(disc).eval()
+            to_polyphase(fast_g)
+            to_polyphase(fast_d)
+            images = plain_g(z).float()
+            worst[f"generator_{name}"] = float((images - fast_g(z).float()).abs().max())
+            worst[f"discriminator_{name}"] = float((plain_d(images).float() - fast_d(images).float()).abs().max())
+    return worst
+
+
+def trainer_for(model_id: str, variant: str, compile_: bool) -> Trainer:
+    cls = get_model_class(model_id)
+    config, settings, _ = resolve_training(
+        cls, settings={"device": "cpu", "compile": compile_, "steps": 1000, "ema_start_epoch": 0, "progress": False}
+    )
+    model = cls(config)
+    size = getattr(model, "image_size", 64)
+    images = torch.randint(0, 256, (4 * settings.batch_size, 3, size, size), dtype=torch.uint8)
+    trainer = Trainer(model, settings, {"images": images}, device=torch.device("cpu"))
+    if variant == "polyphase":
+        for net in trainer.raw_nets.values():
+            to_polyphase(net)
+    return trainer
+
+
+def measure(model_id: str, variant: str, steps: int, compile_: bool) -> dict[str, Any]:
+    trainer = trainer_for(model_id, variant, compile_)
+    run = trainer.run()
+    for _ in range(2):  # warm-up (and compilation)
+        next(run)
+    with FlopCounterMode(display=False) as counter:
+        next(run)
+    flop = counter.get_total_flops()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        losses = next(run)
+        float(losses["loss_d"].detach())  # the step's work is done (a CPU runs it eagerly anyway)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {
+        "model": model_id,
+        "variant": variant + ("+compile" if compile_ else ""),
+        "batch_size": trainer.settings.batch_size,
+        "tflop_per_step": round(flop / 1e12, 4),
+        "seconds_per_step": round(seconds, 4),
+        "seconds_all": [round(t, 4) for t in times],
+        "tflops": round(flop / seconds / 1e12, 4),
+        "images_per_s": round(trainer.settings.batch_size / seconds, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=["dcgan-faces", "convgan-faces128"])
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile'd networks")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_step.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    runs = []
+    rate_before = matmul_rate()
+    for model_id in args.models:
+        variants = ["plain", "polyphase"] if model_id == "convgan-faces128" else ["plain"]
+        for variant in variants:
+            for compile_ in [False, True] if args.compile else [False]:
+                runs.append(measure(model_id, variant, args.steps, compile_))
+                print(json.dumps(runs[-1]), flush=True)
+    rate_after = matmul_rate()
+    rate = max(rate_before, rate_after)  # measured before and after the steps: the better of the two is the limit
+    for run in runs:
+        run["fraction_of_bf16_matmul"] = round(run["tflops"] / rate, 3)
+    result = {
+        "benchmark": "train_step_vs_bf16_matmul",
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "bf16_matmul_tflops": round(rate, 4),
+        "bf16_matmul_tflops_before_after": [round(rate_before, 4), round(rate_after, 4)],
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "runs": runs,
+    }
+    write_result(result, args.out)
+
+
+def write_result(result: dict[str, Any], out: Path) -> None:
+    """Print ``result`` as JSON and write it to ``out`` (benchmarks/results/)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
