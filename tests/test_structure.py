@@ -145,7 +145,6 @@ REASON = "long because"  # how a longer file (in its first 30 lines) or function
 # its code is short).
 KNOWN_LONG = {
     "hub_models/cli_args.py:build_parser": 108,
-    "hub_models/engine/loop.py:_train_to_disk": 67,
     "hub_models/engine/trainer.py": 428,
     "hub_models/engine/trainer.py:__init__": 83,
     "hub_models/engine/trainer.py:check_resumable": 66,

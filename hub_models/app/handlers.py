@@ -211,6 +211,7 @@ class Handlers:
         training frame nor a change of model rescales the chart. (Gradio's chart redraws a change of axes and of
         points in two steps, and drew the previous model's points in the new model's axes.)"""
         targets = [_model(m).reference_points() for m in tab_models("points") if self.store.status(m) is None]
+        targets = [t for t in targets if t is not None]  # a plugin may declare no target
         points = torch.cat(targets) if targets else torch.tensor([[-3.0, -3.0], [3.0, 3.0]])
         lo, hi = points.min(0).values, points.max(0).values
         pad = 0.25 * (hi - lo)
@@ -221,6 +222,7 @@ class Handlers:
     def points(self, real: torch.Tensor, fake: torch.Tensor) -> pd.DataFrame:
         """The chart's table (points outside the axes drawn on their border)."""
         x_lim, y_lim = self.toy_limits
+        real = real if real is not None else fake[:0]  # a plugin may declare no target
         inside = fake.clamp(torch.tensor([x_lim[0], y_lim[0]]), torch.tensor([x_lim[1], y_lim[1]]))
         return Handlers.scatter(real, inside)
 

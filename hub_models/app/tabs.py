@@ -8,7 +8,6 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import HubModelsError
 from ..registry import get_model_class, list_models, plugin_errors
 from ..spec import MAX_SEED
 from .checks import LIMITS, class_choices, friendly, friendly_stream, tab_models, user_error
@@ -249,7 +248,7 @@ def first_of(fn: Any, *args: Any) -> Any:
     """``fn(*args)``, the result a tab opens on, or None when its model is not available."""
     try:
         return fn(*args)
-    except (HubModelsError, gr.Error):
+    except Exception:
         return None
 
 

@@ -78,7 +78,7 @@ def fit(
         ctx.close()
 
 
-def _train_to_disk(  # the loop of fit(): ~60 lines, since each step's log, epoch end, evaluation and checkpoint
+def _train_to_disk(  # the loop of fit(): long because each step's log, epoch end, evaluation and checkpoint
     trainer: Trainer, out_dir: Path, data_root: Any, command: str | None, recipe: Recipe | None
 ) -> Path:
     model, settings, ctx = trainer.model, trainer.settings, trainer.ctx
