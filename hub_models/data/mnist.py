@@ -61,7 +61,7 @@ def find_root(root: str | Path | None, name: str = "mnist") -> Path | None:
     elif os.environ.get("HUB_MODELS_DATA"):
         base = Path(os.environ["HUB_MODELS_DATA"])
         candidates += [base / name, base / TORCHVISION_DIRS[name] / "raw"]
-    if name == "fashion-mnist":
+    if name == "fashion-mnist" and root is None:  # a folder the user named is the only place looked in
         candidates.append(DEBIAN_FASHION)
     for directory in candidates:
         if _find(directory, FILES["train"][0]) is not None:

@@ -17,6 +17,7 @@ import contextlib
 import copy
 import json
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,26 @@ def exported_copy(trainer: Trainer) -> torch.nn.Module:
         finally:
             model.net = training_net
     return net.eval()
+
+
+def evaluates(trainer: Trainer) -> bool:
+    """Whether the run evaluates as it goes: ``eval_every`` is set and the model's declared metrics, made for its
+    declared data set, apply to the data set this run trains on (a digit model trained on Fashion-MNIST cannot be
+    judged by the MNIST classifier). A run that cannot be measured says so once and trains without evaluations."""
+    if not trainer.settings.eval_every:
+        return False
+    model = trainer.model
+    if not hasattr(model, "dataset_for"):  # a trainable without data set choices (the MNIST judge)
+        return True
+    declared, trained_on = model.dataset_for(), model.dataset_for(model.config)  # the Config's default vs this run
+    if trained_on != declared:
+        print(
+            f"note: no evaluation during training: {model.model_id}'s metrics are declared for {declared}, this run "
+            f"trains on {trained_on}",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 class Evaluator:

@@ -25,7 +25,7 @@ from ..spec import config_to_dict
 from ..utils import atomic_path, git_revision, library_versions, resolve_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistContext, state_digest
-from .evaluation import Evaluator
+from .evaluation import Evaluator, evaluates
 from .recipe import Recipe
 from .settings import TrainSettings
 from .trainer import INVOCATION_ONLY, Trainable, Trainer
@@ -107,7 +107,7 @@ def _train_to_disk(  # the loop of fit(): long because each step's log, epoch en
         dynamic_ncols=True,
         file=sys.stderr,
     )
-    evaluator = Evaluator(trainer, out_dir, data_root, writer) if ctx.is_main and settings.eval_every else None
+    evaluator = Evaluator(trainer, out_dir, data_root, writer) if ctx.is_main and evaluates(trainer) else None
 
     def export_best(directory: Path, net: torch.nn.Module, metrics: dict[str, Any]) -> None:
         saved = model.net, model.metric_values, model.provenance, model.training_curve
