@@ -518,7 +518,8 @@ def test_a_decay_started_on_resume_matches_one_planned_from_the_start(tmp_path):
     from hub_models.errors import HubModelsError
     from hub_models.models.toy2d import GanRing8
 
-    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False}  # 8 steps/epoch
+    # 8 steps/epoch; no evaluations: a run ended at epoch 2 evaluates there, one planned to 4 does not
+    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False, "eval_every": 0}
     decay = {"epochs": 4, "lr_schedule": "linear", "lr_decay_start_epoch": 2, "ema_decay": 0.9}
     planned = GanRing8().train(tmp_path / "planned", **decay, **common)
     staged = tmp_path / "staged"
@@ -544,7 +545,8 @@ def test_an_average_started_on_resume_matches_one_planned_from_the_start(tmp_pat
     from hub_models.errors import HubModelsError
     from hub_models.models.toy2d import GanRing8
 
-    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False}  # 8 steps/epoch
+    # 8 steps/epoch; no evaluations: a run ended at epoch 2 evaluates there, one planned to 4 does not
+    common = {"batch_size": 256, "data_limit": 2048, "seed": 5, "threads": 1, "progress": False, "eval_every": 0}
     planned = GanRing8().train(tmp_path / "planned", epochs=4, ema_decay=0.9, ema_start_epoch=2, **common)
     staged = tmp_path / "staged"
     GanRing8().train(staged, epochs=2, **common)  # a finished run without an average

@@ -69,8 +69,9 @@ def exported_copy(trainer: Trainer) -> torch.nn.Module:
 def evaluates(trainer: Trainer) -> bool:
     """Whether the run evaluates as it goes: ``eval_every`` is set and the model's declared metrics, made for its
     declared data set, apply to the data set this run trains on (a digit model trained on Fashion-MNIST cannot be
-    judged by the MNIST classifier). A run that cannot be measured says so once and trains without evaluations."""
-    if not trainer.settings.eval_every:
+    judged by the MNIST classifier). A run that cannot be measured says so once and trains without evaluations.
+    A dry run never evaluates: its few steps on a few examples cannot be measured with the recipe's samples."""
+    if not trainer.settings.eval_every or trainer.settings.dry_run:
         return False
     model = trainer.model
     if not hasattr(model, "dataset_for"):  # a trainable without data set choices (the MNIST judge)

@@ -29,7 +29,7 @@ class TrainSettings:
     log_every: int = _setting(20, "steps between host syncs for the progress bar and TensorBoard")
     sample_count: int = _setting(64, "size of the fixed-noise sample grid drawn at every epoch end")
     data_limit: int | None = _setting(None, "train on the first N examples only")
-    dry_run: bool = _setting(False, "a few batches through every stage of the pipeline, then stop")
+    dry_run: bool = _setting(False, "a few batches through every stage of the pipeline but evaluation, then stop")
     dry_run_steps: int = _setting(3, "steps of a dry run")
     resume: bool = _setting(False, "continue the run in --out from its checkpoint")
     amp: bool = _setting(False, "bfloat16 autocast (CUDA, or a CPU with bf16 support)")
