@@ -152,9 +152,6 @@ class Evaluator:
             return []
         return [json.loads(line) for line in self.curve_path.read_text(encoding="utf-8").splitlines() if line]
 
-    def _append(self, row: dict[str, Any]) -> None:
-        self._write([*self.rows(), row])
-
     def _cut_curve(self, step: int) -> None:
         rows = self.rows()
         kept = [row for row in rows if row["step"] <= step]
