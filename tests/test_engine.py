@@ -282,6 +282,20 @@ def test_run_directory_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_pa
     assert fresh.returncode == 2 and "nothing to resume" in fresh.stderr
 
 
+def test_run_directory_errors_speak_python_to_python_callers(tmp_path):
+    from hub_models.errors import HubModelsError
+    from hub_models.models.toy2d import GanToy2D
+
+    GanToy2D().train(tmp_path / "run", steps=5, progress=False)
+    with pytest.raises(HubModelsError) as again:
+        GanToy2D().train(tmp_path / "run", steps=5, progress=False)
+    assert "pass resume=True" in str(again.value) and "--" not in str(again.value)
+    assert "pass --resume" in again.value.cli and "--out" in again.value.cli
+    with pytest.raises(HubModelsError) as fresh:
+        GanToy2D().train(tmp_path / "new", resume=True, progress=False)
+    assert "drop resume=True" in str(fresh.value) and "drop --resume" in fresh.value.cli
+
+
 def test_outputs_logs_samples_metrics_and_provenance(tmp_path):
     out = tmp_path / "run"
     proc = cli(

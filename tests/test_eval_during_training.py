@@ -94,3 +94,21 @@ def test_bad_eval_settings_are_one_line_errors(tmp_path):
     assert proc.returncode == 2 and "eval_every must be a non-negative integer" in proc.stderr
     proc = cli("train", "gan-ring8", "--eval-samples", "0", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "eval_samples must be a positive integer" in proc.stderr
+
+
+def test_a_failed_evaluation_names_the_fix_in_the_callers_terms(tmp_path, monkeypatch):
+    import pytest
+
+    from hub_models.errors import DataError, HubModelsError
+    from hub_models.models.toy2d import GanToy2D
+
+    def no_data(self, *args, **kwargs):
+        raise DataError.worded("no test data: {fix}", fix=("pass data=DIR", "pass --data DIR"))
+
+    monkeypatch.setattr(GanToy2D, "evaluate", no_data)
+    with pytest.raises(HubModelsError) as failed:
+        GanToy2D().train(tmp_path / "run", steps=4, eval_every=2, progress=False)
+    python, command_line = str(failed.value), failed.value.cli
+    assert python.startswith("the evaluation at step 2 failed: no test data: pass data=DIR"), python
+    assert "resume=True" in python and "eval_every=0" in python and "--" not in python
+    assert "pass --data DIR" in command_line and "--resume" in command_line and "--eval-every 0" in command_line

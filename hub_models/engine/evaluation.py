@@ -116,9 +116,12 @@ class Evaluator:
                 samples = {"num_samples": trainer.settings.eval_samples} if trainer.settings.eval_samples else {}
                 metrics = model.evaluate(self.data_root, seed=EVAL_SEED, **samples)
             except HubModelsError as exc:
+                failed, kept = f"the evaluation at step {step} failed", "the checkpoint is kept"
                 raise HubModelsError(
-                    f"the evaluation at step {step} failed: {exc} (the checkpoint is kept: --resume continues the run, "
-                    "with --eval-every 0 to train without evaluating)"
+                    f"{failed}: {exc} ({kept}: resume=True continues the run, with eval_every=0 to train without "
+                    "evaluating)",
+                    cli=f"{failed}: {exc.cli} ({kept}: --resume continues the run, with --eval-every 0 to train "
+                    "without evaluating)",
                 ) from None
             finally:
                 model.net = training_net

@@ -56,11 +56,16 @@ def fit(
     out_dir = Path(out_dir)
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.exists() and not settings.resume:
-        raise HubModelsError(
-            f"{out_dir} already holds a training run: pass --resume to continue it, or pick a new --out"
+        raise HubModelsError.worded(
+            f"{out_dir} already holds a training run: pass {{resume}} to continue it, or pick a new {{out}}",
+            resume=("resume=True", "--resume"),
+            out=("out_dir", "--out"),
         )
     if settings.resume and not ckpt_path.exists():
-        raise HubModelsError(f"nothing to resume: {ckpt_path} does not exist (drop --resume to start a new run)")
+        raise HubModelsError.worded(
+            f"nothing to resume: {ckpt_path} does not exist (drop {{resume}} to start a new run)",
+            resume=("resume=True", "--resume"),
+        )
     device = resolve_device(settings.device)
     ctx = DistContext.from_env(device.type)
     if device.type == "cuda" and ctx.enabled:
