@@ -87,7 +87,9 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
             return bundled_dir(model_cls)
         repo_id, revision = hub_repo_id(model_cls), hub.revision or pinned_revision(model_cls)
         fetch = f"run `hub-models download {model_cls.model_id}` once while online (it fetches {repo_id}@{revision})"
-        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR")
+        env = "HUB_MODELS_WEIGHTS_" + model_cls.model_id.upper().replace("-", "_")  # as the demo reads it
+        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR",
+                f"{fetch}, or start the demo with --weights {model_cls.model_id}=DIR (or set {env}=DIR)")  # fmt: skip
         return download(repo_id, dataclasses.replace(hub, revision=revision), hint=hint)
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -114,16 +116,14 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         raise
 
 
-def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] | None = None) -> Path:
-    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE).
-
-    ``hint``: what to do when the files are neither on reach nor in the cache, worded for Python and for the
-    command line (default: fetch them once while online, or use a local checkpoint directory)."""
+def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, ...] | None = None) -> Path:
+    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE). ``hint``:
+    the fix when they are neither on reach nor cached, worded for Python, the command line [and the demo]."""
     from huggingface_hub import constants, snapshot_download
 
     hub = hub or HubOptions()
     where = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
-    python, cli = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",) * 2
+    hint = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",)
     with hub_errors(f"fetching {where}", repo_id=repo_id, revision=hub.revision):
         try:
             folder = snapshot_download(
@@ -141,7 +141,7 @@ def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] 
                 message = f"{where} is not in the local Hugging Face cache and {why}: {{fix}}"
             else:  # huggingface_hub fell back to the cache after a connection error, and the cache has nothing
                 message = f"cannot reach the Hugging Face Hub to fetch {where} (check the network): {{fix}}"
-            raise WeightsError.worded(message, fix=(python, cli)) from None
+            raise WeightsError.worded(message, fix=hint) from None
     return Path(folder)
 
 

@@ -26,7 +26,8 @@ from .handlers import DECODES, Handlers
 from .links import restore
 from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files, start_sweeping
 from .store import ModelStore
-from .tabs import PICK_BRUSH, all_models_tab, digits_tab, faces_tab, toy_tab, vae_tab
+from .tabs import all_models_tab, digits_tab, faces_tab, toy_tab
+from .vae_tab import PICK_BRUSH, vae_tab
 from .waiting import BUSY, Waiting
 
 __all__ = ["BUSY", "CACHE_CLEANUP", "Waiting", "build_app", "launch", "weights_option"]

@@ -89,6 +89,17 @@ SAME_ON_RESUME = (
 )
 
 
+def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast for one training step (tensor cores on CUDA, AVX512-BF16/AMX on CPUs that have them).
+
+    Its cache of bfloat16 weight copies is off: a GAN step updates D in place between D's forwards (the D step,
+    then the G step), and a copy cached at the first forward would give the G step the D of before its update.
+    """
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
+
+
 def lr_factor(settings: dict[str, Any], step: int, total: int, per_epoch: int) -> float:
     """The factor on every optimiser's lr at ``step`` of a ``total``-step run planned with ``settings`` (a dict).
 
@@ -218,10 +229,7 @@ class Trainer:
         self.setup.nets = {name: self.ctx.wrap(net, self.device) for name, net in self.raw_nets.items()}
         if settings.compile:
             self.setup.nets = {name: torch.compile(net) for name, net in self.setup.nets.items()}
-        # bfloat16 autocast: tensor cores on CUDA, AVX512-BF16/AMX on recent CPUs (2x here for DCGANs)
-        self.autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16) if settings.amp else contextlib.nullcontext()
-        )
+        self.autocast = autocast_for(self.device, settings.amp)
 
     # ------------------------------------------------------------------ training
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
