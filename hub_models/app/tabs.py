@@ -65,6 +65,14 @@ def with_link(event: Any, store: ModelStore, tab: Tab) -> None:
                show_progress="hidden")  # fmt: skip
 
 
+def result_image(value: Any, label: str, **kwargs: Any) -> gr.Image:
+    """A result picture under a heading of its own: Gradio's label badge sits over the picture's top-left corner
+    (it hid the first face, digit or frame). The label still names the API output."""
+    with gr.Column(scale=kwargs.pop("scale", None) or 1, min_width=kwargs.pop("min_width", 160)):
+        gr.Markdown(f"**{label}**", elem_classes="result-heading")
+        return gr.Image(value, label=label, show_label=False, **kwargs)
+
+
 def faces_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr.Markdown]:
     faces = installed("faces", store)
     info = info_line()
@@ -92,12 +100,13 @@ def faces_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr.Mark
     tab = Tab("faces", controls, run)
     first = initial_results(tab, 4)
     with grid_at:
-        grid = gr.Image(first[0], label="faces (8 per row; download saves the PNG)", format="png", type="filepath",
-                        elem_classes="pixelated", elem_id="face-grid", buttons=["download", "fullscreen"])  # fmt: skip
+        grid = result_image(first[0], "faces (download saves the PNG)", format="png", type="filepath",
+                            elem_classes="pixelated", elem_id="face-grid",
+                            buttons=["download", "fullscreen"])  # fmt: skip
     with gr.Row():
-        strip = gr.Image(first[1], label="the faces in between (left to right, top to bottom)", format="png",
-                         type="filepath", elem_classes="pixelated", elem_id="face-strip", scale=3)  # fmt: skip
-        animation = gr.Image(first[2], label="animation", type="filepath", elem_id="face-gif", scale=1)
+        strip = result_image(first[1], "the faces in between (left to right, top to bottom)", format="png",
+                             type="filepath", elem_classes="pixelated", elem_id="face-strip", scale=3)  # fmt: skip
+        animation = result_image(first[2], "animation", type="filepath", elem_id="face-gif", scale=1)
     caption = gr.Markdown(first[3], label="caption")
     tab.outputs = [grid, strip, animation, caption]
     link_line(store, tab, "faces-link")
@@ -134,8 +143,8 @@ def digits_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Radio, gr.Markdo
     go = gr.Button("Generate", variant="primary")
     tab = Tab("digits", {"model": model, "digit": digit, "seed": seed, "count": count}, friendly(h.digits))
     first = initial_results(tab, 2)
-    image = gr.Image(first[0], label="digits", format="png", type="filepath", elem_classes="pixelated", height=560,
-                     elem_id="digit-grid")  # fmt: skip
+    image = result_image(first[0], "digits", format="png", type="filepath", elem_classes="pixelated", height=560,
+                         elem_id="digit-grid")  # fmt: skip
     download = gr.File(first[1], label="download (PNG)")
     tab.outputs = [image, download]
     link_line(store, tab, "digits-link")
@@ -266,7 +275,7 @@ def all_models_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr
     tab = Tab("all", {"model": model, "seed": seed, "count": count}, shown)
     points = bool(model.value) and get_model_class(model.value).output == "points"
     first = None if points else first_of(h.generic, model.value, seed.value, count.value, "{}")
-    picture = gr.Image(first[0] if first else None, label="samples", format="png", type="filepath",
+    picture = gr.Image(first[0] if first else None, label="samples", show_label=False, format="png", type="filepath",
                        elem_classes="pixelated", elem_id="all-image", visible=not points)  # fmt: skip
     plot = toy_plot(h, "all-plot", visible=points)
     download = gr.File(first[1] if first else None, label="download (PNG)")

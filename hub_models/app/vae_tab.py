@@ -10,7 +10,7 @@ from .checks import friendly
 from .handlers import Handlers
 from .links import Tab, initial_results
 from .store import ModelStore
-from .tabs import bounded, info_line, link_line, seed_box, slider, with_link
+from .tabs import bounded, info_line, link_line, result_image, seed_box, slider, with_link
 
 # run when the tab opens: a fresh sketchpad has no tool selected, and a visitor's first stroke drew nothing
 PICK_BRUSH = """() => {
@@ -80,14 +80,14 @@ def vae_tab(h: Handlers, store: ModelStore, guard: Any) -> tuple[Tab, gr.Markdow
     tab = Tab("vae", {"example": example, "seed": seed, "count": count, "x": x, "y": y, "steps": steps}, run)
     first = initial_results(tab, 4)
     with pair_at:
-        pair = gr.Image(first[0], label="input | reconstruction", format="png", type="pil", elem_classes="pixelated",
-                        elem_id="vae-pair", height=300)  # fmt: skip
+        pair = result_image(first[0], "input | reconstruction", format="png", type="pil", elem_classes="pixelated",
+                            elem_id="vae-pair", height=300)  # fmt: skip
         error = gr.Markdown(first[1], label="reconstruction error")
     with gr.Row():
-        samples = gr.Image(first[2], label="samples of the prior", format="png", type="pil", elem_classes="pixelated",
-                           elem_id="vae-samples")  # fmt: skip
-        walk = gr.Image(first[3], label="latent walk (two latent dimensions swept, the others from the seed)",
-                        format="png", type="pil", elem_classes="pixelated", elem_id="vae-walk")  # fmt: skip
+        samples = result_image(first[2], "samples of the prior", format="png", type="pil", elem_classes="pixelated",
+                               elem_id="vae-samples")  # fmt: skip
+        walk = result_image(first[3], "latent walk (two latent dimensions swept, the others from the seed)",
+                            format="png", type="pil", elem_classes="pixelated", elem_id="vae-walk")  # fmt: skip
     tab.outputs = [pair, error, samples, walk]
     link_line(store, tab, "vae-link")
     reconstruct_events(h, go, sketch, upload, latest, [pair, error])
