@@ -277,18 +277,47 @@ def stability(calls: int, out: Path) -> None:
     print(json.dumps({k: v for k, v in run.items() if k != "samples"}, indent=2))
 
 
+def bf16_error(out: Path, count: int = 256) -> None:
+    """How far each model's bfloat16 samples (what the demo shows on a CPU with bf16 support) are from float32:
+    the same seeds through optimize_for_inference in both dtypes, in pixel levels (/255) of the saved 8-bit PNG."""
+    import torch
+
+    import hub_models
+    from hub_models.inference import optimize_for_inference
+    from hub_models.utils import to_uint8
+
+    result: dict[str, Any] = {"benchmark": "demo_bf16_error", "samples_per_model": count, "models": {}}
+    for model_id in hub_models.list_models():
+        model = hub_models.load(model_id, device="cpu")
+        if torch.bfloat16 not in model.reduced_precision:
+            continue
+        exact = optimize_for_inference(model).generate(count, seed=0)
+        half = optimize_for_inference(model, torch.bfloat16).generate(count, seed=0)
+        levels = (to_uint8(half).float() - to_uint8(exact).float()).abs()  # the pixel levels the PNG stores
+        result["models"][model_id] = {
+            "max_levels": int(levels.max()), "mean_levels": round(float(levels.mean()), 3),
+            "share_of_pixels_off_by_more_than_2": round(float((levels > 2).float().mean()), 5),
+        }  # fmt: skip
+    result["bound_levels"] = max(m["max_levels"] for m in result["models"].values())
+    path = out.with_name("demo_bf16_error.json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", default="/faces", choices=sorted(ARGS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--soak", type=int, default=500)
     parser.add_argument("--days-calls", type=int, default=20000, help="calls of the stability soak (fresh sessions)")
-    parser.add_argument("--part", choices=("all", "latency", "stability"), default="all")
+    parser.add_argument("--part", choices=("all", "latency", "stability", "bf16"), default="all")
     args = parser.parse_args()
     if args.part in ("all", "latency"):
         latency(args.endpoint, args.out, args.soak)
     if args.part in ("all", "stability"):
         stability(args.days_calls, args.out)
+    if args.part in ("all", "bf16"):
+        bf16_error(args.out)
 
 
 def latency(endpoint: str, out: Path, soak_requests: int) -> None:
