@@ -144,9 +144,9 @@ def _curve_lines(model: GenerativeModel) -> list[str]:
         "",
         f"![{metric.name} during training, by optimiser step]({CURVE_PICTURE})",
         "",
-        f"*The {metric.name} of the exported model{samples}, measured as the training went "
-        f"({len(rows)} evaluations; every number of each is a line of [`{CURVE_NAME}`]({CURVE_NAME})); "
-        "the ringed point is the best.*",
+        f"*The {metric.name} of the exported model{samples}, measured {len(rows)} times during training (each "
+        f"evaluation, with every number it measured, is a line of [`{CURVE_NAME}`]({CURVE_NAME})); the ringed "
+        "point is the best.*",
         "",
     ]
 

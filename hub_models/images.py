@@ -151,12 +151,13 @@ def render_curve(
 
 
 def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
-    """Round tick values within [lo, hi] (steps of 1, 2 or 5 times a power of ten, 3 to 7 of them), labelled
+    """Round tick values within [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten, 3 to 7 of them), labelled
     with as many decimals as the step needs and thousands separated: 150,000 rather than 1.5e+05."""
-    raw = (hi - lo) / 5
+    raw = (hi - lo) / 6
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    mantissa = next(m for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    step = mantissa * power
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if mantissa == 2.5 and step < 10 else 0)
     first = math.ceil(lo / step - 1e-9)
     values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
     return [(v, f"{v:,.{decimals}f}") for v in values]

@@ -60,7 +60,7 @@ def test_push_then_load_by_repo_id(local_hub, run_dir):
     assert local_hub.repos["org/toy"]["private"] is False
 
     remote = local_hub.files("org/toy")
-    for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME):
+    for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME, "curve.jsonl", "curve.png"):  # the run evaluated itself
         assert remote[name] == (model_dir / name).read_bytes(), name
     # the pushed card names the repo it lives in, not a placeholder
     card = remote[CARD_NAME].decode()

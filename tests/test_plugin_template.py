@@ -69,6 +69,9 @@ def test_the_installed_template_works_through_the_cli_and_its_own_tests(installe
     written = {k: v for k, v in tomllib.loads(recipe.read_text())["train"].items() if k != "steps"}
     assert {key: trained[key] for key in written} == written  # batch_size 256, seed 0, threads 1
     assert trained["steps"] == 30  # an option given overrides the recipe
+    # and the model declares no second set of settings that the recipe would silently override
+    code = "from hub_models_spiral.spiral import SpiralGAN; print(SpiralGAN.train_defaults)"
+    assert run(installed, sys.executable, "-c", code).stdout.strip() == "{}"
 
     tests = run(installed, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests"))
     assert tests.returncode == 0, tests.stdout[-2000:]
