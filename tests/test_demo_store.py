@@ -3,6 +3,9 @@ and how an unavailable model is explained."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from conftest import set_hf_offline
 
 import hub_models
@@ -84,3 +87,35 @@ def test_a_model_without_weights_is_explained_in_the_demos_own_terms(monkeypatch
         assert reason.startswith("gan-toy2d is not available: ") and "HF_HUB_OFFLINE is set" in reason, reason
         assert "--weights gan-toy2d=DIR" in reason and "HUB_MODELS_WEIGHTS_GAN_TOY2D=DIR" in reason, reason
         assert "pass weights=DIR" not in reason and "--weights DIR" not in reason, reason
+
+
+def test_model_calls_compute_at_most_one_per_slot(monkeypatch):
+    """8 requests at once on a 2-core CPU: their model calls compute two at a time (the rest wait their turn
+    instead of sharing the cores out, which stretched the longest request the most)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub_models.app import store
+
+    monkeypatch.setattr(store, "_compute", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(store, "GPU_TASKS", [])
+    work = store.gpu(busy_for_a_moment)
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(lambda _: work(), range(8)))
+    assert max(seen) == 2, seen  # two at once, never more
+    assert store.running() == 0
+
+
+_NOW = [0]
+_NOW_LOCK = threading.Lock()
+
+
+def busy_for_a_moment() -> int:
+    """How many of these run at this moment (itself included), after a short sleep."""
+    with _NOW_LOCK:
+        _NOW[0] += 1
+        now = _NOW[0]
+    time.sleep(0.05)
+    with _NOW_LOCK:
+        now = max(now, _NOW[0])
+        _NOW[0] -= 1
+    return now
