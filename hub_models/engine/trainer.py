@@ -22,6 +22,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import HubModelsError
+from ..matmul_convs import use_matmul_convs
 from ..spec import TrainingSetup, config_to_dict, move_to
 from ..utils import resolve_device
 from .checkpoint import load_optimizer_state, rng_state, set_rng_state
@@ -170,8 +171,9 @@ class Trainer:
         model.to(self.device)
         self.setup = model.setup_training(self.device)
         self.raw_nets = dict(self.setup.nets)  # unwrapped modules: these are checkpointed
-        if settings.channels_last:
-            for net in self.raw_nets.values():
+        for net in self.raw_nets.values():
+            use_matmul_convs(net)  # exact: a 1x1 latent's or a whole-input convolution as one matrix product
+            if settings.channels_last:
                 net.to(memory_format=torch.channels_last)
 
         n = len(next(iter(data.values())))
