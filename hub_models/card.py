@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import EvalResult, EvalResultEntry, ModelCard, ModelCardData
 
 from .locations import CURVE_NAME, CURVE_PICTURE, RECIPE_NAME, distribution, hub_repo_id, recipe_path
+from .spec import primary_metric
 from .utils import atomic_path
 
 if TYPE_CHECKING:
@@ -123,6 +124,33 @@ def _metrics_table(model: GenerativeModel) -> str:
     return "\n".join(rows)
 
 
+def _data_argument(model: GenerativeModel) -> str:
+    """The ``--data`` placeholder of a model whose data set hub-models cannot download (e.g. CELEBA64_DIR), or ""."""
+    return next((metric.data for metric in model.metrics if metric.data), "")
+
+
+def _curve_lines(model: GenerativeModel) -> list[str]:
+    """The training curve under the card's Training heading: the picture (``curve.png`` beside the card, a link
+    that works on the Hub and on GitHub) and how its points were measured, or why there is none."""
+    rows = getattr(model, "training_curve", None) or []
+    metric = primary_metric(model)
+    if not rows or metric is None or not any(metric.key in row for row in rows):
+        if not model.provenance:
+            return []
+        return ["No training curve was recorded for this checkpoint: its run did not measure itself as it trained."]
+    counts = sorted({row["num_samples"] for row in rows if isinstance(row.get("num_samples"), int)})
+    samples = f" on {counts[0]:,} samples" if len(counts) == 1 else ""
+    return [
+        "",
+        f"![{metric.name} during training, by optimiser step]({CURVE_PICTURE})",
+        "",
+        f"*The {metric.name} of the exported model{samples}, measured {len(rows)} times during training (each "
+        f"evaluation, with every number it measured, is a line of [`{CURVE_NAME}`]({CURVE_NAME})); the ringed "
+        "point is the best.*",
+        "",
+    ]
+
+
 def eval_command(model: GenerativeModel) -> str | None:
     """The command that measured the recorded metrics, from the declarations (None when nothing is measured):
     ``--data`` when a declared metric needs a data set named on the command line, ``--num-samples`` as recorded."""
@@ -132,7 +160,7 @@ def eval_command(model: GenerativeModel) -> str | None:
     if getattr(model, "measured_by", None):  # not a `hub-models eval` model (the MNIST judge)
         return model.measured_by
     parts = ["hub-models", "eval", model.model_id]
-    data = next((metric.data for metric in model.metrics if metric.data), "")
+    data = _data_argument(model)
     if data:
         parts += ["--data", data]
     if "num_samples" in values:
@@ -169,15 +197,14 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
         return "No training provenance recorded (weights not produced by `hub-models train`)."
     lines = []
     if prov.get("command"):
-        lines.append(f"Reproduce with `{prov['command']}`.")
+        lines.append(_reproduce_line(model, prov["command"]))
     if recipe:
         url = f"https://huggingface.co/{repo_id}/blob/main/{RECIPE_NAME}"
-        lines.append(f"The recipe is [`{RECIPE_NAME}`]({url}) in this repository (pass it as `--config`).")
-    if getattr(model, "training_curve", None):
         lines.append(
-            f"![The primary metric measured during training, by optimiser step]({CURVE_PICTURE}) "
-            f"(the run's evaluations, one per line of [`{CURVE_NAME}`]({CURVE_NAME}))."
+            f"The recipe is [`{RECIPE_NAME}`]({url}) in this repository: what `hub-models train {model.model_id}` "
+            "trains when given no `--config`."
         )
+    lines += _curve_lines(model)
     keys = ("dataset", "steps", "epochs", "seed", "device", "git_revision", "finished")
     lines += [f"- {key}: {prov[key]}" for key in keys if prov.get(key) is not None]
     if prov.get("train_settings"):
@@ -185,6 +212,21 @@ def _training_section(model: GenerativeModel, repo_id: str, recipe: bool) -> str
     if prov.get("versions"):
         lines.append(f"- library versions: `{json.dumps(prov['versions'], sort_keys=True)}`")
     return "\n".join(lines)
+
+
+def _reproduce_line(model: GenerativeModel, command: str) -> str:
+    """The recorded command as one that runs as written wherever the model's package is installed: the packaged
+    recipe (``--config train/<id>.toml`` in hub-models' checkout) is what ``train`` reads by default, and a data set
+    hub-models cannot download is named by its ``--data`` placeholder."""
+    if recipe_path(type(model)) is not None:
+        command = re.sub(rf"\s--config(?:=|\s+)train/{re.escape(model.model_id)}\.toml(?=\s|$)", "", command)
+    data = _data_argument(model)
+    if data and not re.search(r"\s--data\b", command):
+        return (
+            f"Reproduce with `{command} --data {data}` (`{data}`: your copy of the data set, which hub-models does "
+            "not download)."
+        )
+    return f"Reproduce with `{command}`."
 
 
 def _licence(model: GenerativeModel) -> str:

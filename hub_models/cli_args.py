@@ -52,10 +52,16 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="list installed model plugins")
+    sub.add_parser("info", help="describe a model: config, inputs, metrics, bundled weights").add_argument("model")
+    _add_train_and_recipe(sub, command)
+    _add_generate(sub, model_cls)
+    _add_eval(sub)
+    _add_download_publish_push(sub)
+    _add_demo(sub)
+    return parser
 
-    p = sub.add_parser("info", help="describe a model: config, inputs, metrics, bundled weights")
-    p.add_argument("model")
 
+def _add_train_and_recipe(sub: argparse._SubParsersAction, command: str | None) -> None:
     p = sub.add_parser("train", help="train a model with the shared engine")
     p.add_argument("model")
     p.add_argument(
@@ -79,6 +85,8 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
     p = sub.add_parser("recipe", help="print a model's training recipe (what `hub-models train MODEL` trains)")
     p.add_argument("model", help="a model id, or a recipe variant such as convgan-faces128-gpu")
 
+
+def _add_generate(sub: argparse._SubParsersAction, model_cls: type | None) -> None:
     # -h is ours, not argparse's: the help is printed once the model is known, with the model's own options
     p = sub.add_parser(
         "generate", help="generate samples: -o x.png (grid) or -o x.npy (raw array)", add_help=False,
@@ -97,6 +105,8 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
     if model_cls is not None:
         _add_inputs(p, model_cls)
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a model's metrics and print them as JSON")
     p.add_argument("model", help="a model id, a checkpoint directory or a Hub repo id org/name[@rev]")
     _add_weights(p)
@@ -115,6 +125,8 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
         help="record the metrics in the checkpoint's config.json and model card (local dirs only)",
     )
 
+
+def _add_download_publish_push(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="fetch models' weights from the Hub into the cache (for offline use)")
     p.add_argument("models", nargs="*", metavar="MODEL")
     p.add_argument("--all", action="store_true", help="every installed model")
@@ -133,6 +145,8 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
     p.add_argument("--revision", "--branch", dest="revision", help="branch to push to (created if missing)")
     p.add_argument("--logs", type=Path, help="TensorBoard log dir (default: DIRECTORY/../logs)")
 
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="start the Gradio demo (also: python demo/app.py [options])")
     # no defaults: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (a Space sets them), else 127.0.0.1 and
     # the first free port from 7860; an option given here wins over the environment
@@ -147,7 +161,6 @@ def build_parser(model_cls: type | None = None, command: str | None = None) -> a
         help="weights for one model (repeatable): MODEL as `hub-models list` prints it, REF a Hub repo "
         "org/name[@revision] or a local directory, e.g. dcgan-faces=org/dcgan-faces@v1",
     )
-    return parser
 
 
 def _add_settings(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""Operations over every model of the registry: publish them all, push a training run, regenerate the bundled cards.
+"""The way to the Hub (``push_model``) and the operations over every model of the registry: publish them all, push
+a training run, regenerate the bundled cards.
 
 They sit above :mod:`hub_models.registry` (they look models up by id), which sits above the per-model code in
 :mod:`hub_models.weights` and :mod:`hub_models.card` that they drive. ``hub_models.publish`` is :func:`publish`.
@@ -14,11 +15,13 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import WeightsError
 from .locations import (
     ASSETS,
     CONFIG_NAME,
+    RECIPE_NAME,
     WEIGHTS_NAME,
     bundled_dir,
     has_local_copy,
@@ -29,7 +32,10 @@ from .locations import (
 )
 from .registry import get_model_class, get_trainable_class, list_models
 from .version import __version__
-from .weights import MODEL_FILES, hub_errors, load_weights, parse_repo_ref, pin_tag, push_model, rewrite_docs
+from .weights import MODEL_FILES, hub_errors, load_weights, parse_repo_ref, rewrite_docs
+
+if TYPE_CHECKING:
+    from .contract import GenerativeModel
 
 
 def push(
@@ -108,6 +114,73 @@ def _publish_asset(name: str, org: str, *, private: bool, token: str | None, tag
         if tag:
             pin_tag(api, repo_id, f"v{__version__}", "main")
     return name, repo_id, str(getattr(commit, "commit_url", commit))
+
+
+def push_model(
+    model: GenerativeModel,
+    repo_id: str,
+    *,
+    private: bool = False,
+    branch: str | None = None,
+    token: str | None = None,
+    logs: Path | None = None,
+    recipe: Path | None = None,
+    tag: str | None = None,
+) -> str:
+    """The one way to the Hub: ``model.push_to_hub`` (its card names ``repo_id``), then the recipe and the
+    TensorBoard logs (under ``runs/``) in a second commit, then ``tag`` on the pushed commit. Returns the URL of
+    the model's commit."""
+    from huggingface_hub import HfApi
+
+    if parse_repo_ref(repo_id) is None or "@" in repo_id:
+        raise WeightsError.worded(
+            f"invalid repo id {repo_id!r}: use org/name (and {{branch}} for a branch)",
+            branch=("revision=", "--revision"),
+        )
+    api = HfApi(token=token)
+    with hub_errors(f"pushing to {repo_id}", repo_id=repo_id, revision=branch):
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        commit = model.push_to_hub(
+            repo_id,
+            branch=branch,
+            token=token,
+            allow_patterns=MODEL_FILES,
+            commit_message=f"Upload {model.model_id} with hub-models",
+            model_card_kwargs={"repo_id": repo_id, "recipe": recipe is not None and recipe.is_file()},
+        )
+        extras: dict[str, Path] = {}
+        if recipe is not None and recipe.is_file():
+            extras[RECIPE_NAME] = recipe
+        for event in sorted(logs.rglob("events.out.tfevents.*")) if logs and logs.is_dir() else []:
+            extras[f"runs/{event.relative_to(logs).as_posix()}"] = event
+        if extras:
+            from huggingface_hub import CommitOperationAdd
+
+            api.create_commit(
+                repo_id,
+                operations=[CommitOperationAdd(path, str(file)) for path, file in extras.items()],
+                commit_message="Upload the training recipe and TensorBoard logs",
+                revision=branch,
+            )
+        if tag:
+            pin_tag(api, repo_id, tag, branch or "main")
+    return str(getattr(commit, "commit_url", commit))
+
+
+def pin_tag(api: Any, repo_id: str, tag: str, branch: str) -> None:
+    """Tag the head of ``branch``; an existing tag must already point there (published revisions never move)."""
+    refs = api.list_repo_refs(repo_id)
+    head = next(ref.target_commit for ref in refs.branches if ref.name == branch)
+    existing = next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
+    if existing is None:
+        api.create_tag(repo_id, tag=tag, revision=head, tag_message=f"hub-models pinned revision {tag}")
+    elif existing != head:
+        raise WeightsError(
+            f"{repo_id} already has tag {tag} at {existing[:12]}, not at the new head {head[:12]}: pinned "
+            "revisions never move; bump the plugin's version (or its hub_revision) to publish new weights"
+        )
 
 
 def regenerate(model_ids: list[str] | None = None) -> list[Path]:

@@ -93,12 +93,20 @@ def save_samples(samples: torch.Tensor, path: str | Path, picture: Image.Image |
 
 
 def render_curve(
-    xs: list[float], ys: list[float], x_label: str, y_label: str, title: str = "", size: tuple[int, int] = (640, 400)
+    xs: list[float],
+    ys: list[float],
+    x_label: str,
+    y_label: str,
+    title: str = "",
+    best: int | None = None,
+    size: tuple[int, int] = (640, 440),
 ) -> Image.Image:
-    """A line plot of ``ys`` over ``xs`` with labelled, ticked axes, drawn with PIL (matplotlib is no dependency);
-    the best point is marked. Used for the training curve of a model card."""
+    """A line plot of ``ys`` over ``xs`` with labelled axes ticked at round numbers, drawn with PIL (matplotlib is
+    no dependency); the point at index ``best`` is ringed; ``title`` may have several lines. Used for the training
+    curve of a model card. PIL's built-in font has ASCII only: accented letters are drawn without their accents."""
     width, height = size
-    left, right, top, bottom = 84, 24, 34, 52
+    title_lines = _ascii(title).splitlines()
+    left, right, top, bottom = 84, 24, 16 + 18 * len(title_lines), 52
     picture = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(picture)
     draw.font = ImageFont.load_default(size=13)
@@ -107,7 +115,7 @@ def render_curve(
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.1, 1e-3)
-    y0, y1 = y0 - pad, y1 + pad
+    y0, y1 = (max(y0 - pad, 0.0) if y0 >= 0 else y0 - pad), y1 + pad  # no negative axis for non-negative values
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (
@@ -116,24 +124,48 @@ def render_curve(
         )
 
     ink, grey = (40, 40, 40), (225, 225, 225)
-    for k in range(6):  # ticks and grid lines, 5 intervals per axis
-        tx, ty = x0 + (x1 - x0) * k / 5, y0 + (y1 - y0) * k / 5
-        gx, _ = px(tx, y0)
-        _, gy = px(x0, ty)
+    for tick, text in _ticks(x0, x1):
+        gx, _ = px(tick, y0)
         draw.line([(gx, top), (gx, height - bottom)], fill=grey)
+        draw.text((gx, height - bottom + 6), text, fill=ink, anchor="ma")
+    for tick, text in _ticks(y0, y1):
+        _, gy = px(x0, tick)
         draw.line([(left, gy), (width - right, gy)], fill=grey)
-        draw.text((gx, height - bottom + 6), f"{tx:.4g}", fill=ink, anchor="ma")
-        draw.text((left - 6, gy), f"{ty:.4g}", fill=ink, anchor="rm")
+        draw.text((left - 6, gy), text, fill=ink, anchor="rm")
     draw.rectangle([left, top, width - right, height - bottom], outline=ink)
     points = [px(x, y) for x, y in zip(xs, ys, strict=True)]
     if len(points) > 1:
         draw.line(points, fill=(31, 119, 180), width=2)
     for x, y in points:
         draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(31, 119, 180))
-    draw.text(((left + width - right) / 2, height - 18), x_label, fill=ink, anchor="mm")
+    if best is not None:
+        x, y = points[best]
+        draw.ellipse((x - 7, y - 7, x + 7, y + 7), outline=(214, 39, 40), width=2)
+    draw.text(((left + width - right) / 2, height - 18), _ascii(x_label), fill=ink, anchor="mm")
     label = Image.new("RGB", (height - top - bottom, 16), "white")  # the y label, written sideways
-    ImageDraw.Draw(label).text((label.width / 2, 8), y_label, fill=ink, anchor="mm", font=draw.font)
+    ImageDraw.Draw(label).text((label.width / 2, 8), _ascii(y_label), fill=ink, anchor="mm", font=draw.font)
     picture.paste(label.rotate(90, expand=True), (6, top))
-    if title:
-        draw.text((width / 2, 16), title, fill=ink, anchor="mm")
+    for k, line in enumerate(title_lines):
+        draw.text((width / 2, 16 + 18 * k), line, fill=ink, anchor="mm")
     return picture
+
+
+def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Round tick values within [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten, 3 to 7 of them), labelled
+    with as many decimals as the step needs and thousands separated: 150,000 rather than 1.5e+05."""
+    raw = (hi - lo) / 6
+    power = 10 ** math.floor(math.log10(raw))
+    mantissa = next(m for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    step = mantissa * power
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if mantissa == 2.5 and step < 10 else 0)
+    first = math.ceil(lo / step - 1e-9)
+    values = [k * step for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    return [(v, f"{v:,.{decimals}f}") for v in values]
+
+
+def _ascii(text: str) -> str:
+    """``text`` without accents (é -> e) and with any other non-ASCII character as '?'."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in plain if not unicodedata.combining(c)).encode("ascii", "replace").decode()

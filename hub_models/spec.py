@@ -202,10 +202,15 @@ def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str)
     if not points:
         return None
     better = "higher" if metric.higher_is_better else "lower"
+    values = [p[1] for p in points]
+    best = values.index(max(values) if metric.higher_is_better else min(values))  # ties: the earliest, as a run
+    counts = {row["num_samples"] for row in rows if isinstance(row.get("num_samples"), int)}
+    samples = f"{counts.pop():,} samples a point; " if len(counts) == 1 else ""
     return render_curve(
         [p[0] for p in points],
-        [p[1] for p in points],
+        values,
         x_label="optimiser step",
-        y_label=f"{metric.name} ({better} is better)",
-        title=f"{title}: {metric.name} during training",
+        y_label=metric.name,
+        title=f"{title}: {metric.name} during training\n{samples}{better} is better; ringed: the best",
+        best=best,
     )

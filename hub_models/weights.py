@@ -13,9 +13,8 @@ A weights reference resolves in this order:
 4. otherwise a one-line error that says how to get the weights.
 
 Loading never unpickles anything: the config is JSON, the tensors are safetensors, and a checkpoint that
-does not match the architecture exactly (missing, unexpected or mis-shaped tensors) is refused. There is one
-way to the Hub: ``push_model`` (``ModelHubMixin.push_to_hub`` + ``HfApi``); ``push`` and ``publish`` (in
-:mod:`hub_models.hub`, which works over every model of the registry) use it.
+does not match the architecture exactly (missing, unexpected or mis-shaped tensors) is refused. The way to the
+Hub, ``push_model``, is in :mod:`hub_models.hub` with ``push`` and ``publish`` that use it.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from .locations import (
     CONFIG_NAME,
     CURVE_NAME,
     CURVE_PICTURE,
-    RECIPE_NAME,
     SAMPLE_NAME,
     WEIGHTS_NAME,
     bundled_dir,
@@ -58,7 +56,6 @@ if TYPE_CHECKING:
 
 EVAL_RESULTS = ".eval_results/*.yaml"  # the Hub's evaluation-results files (see card.py)
 MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLE_NAME, EVAL_RESULTS, CURVE_NAME, CURVE_PICTURE]
-HUB_FILES = [*MODEL_FILES, RECIPE_NAME, "runs/**"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -90,7 +87,9 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
             return bundled_dir(model_cls)
         repo_id, revision = hub_repo_id(model_cls), hub.revision or pinned_revision(model_cls)
         fetch = f"run `hub-models download {model_cls.model_id}` once while online (it fetches {repo_id}@{revision})"
-        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR")
+        env = "HUB_MODELS_WEIGHTS_" + model_cls.model_id.upper().replace("-", "_")  # as the demo reads it
+        hint = (f"{fetch}, or pass weights=DIR (a local checkpoint directory)", f"{fetch}, or pass --weights DIR",
+                f"{fetch}, or start the demo with --weights {model_cls.model_id}=DIR (or set {env}=DIR)")  # fmt: skip
         return download(repo_id, dataclasses.replace(hub, revision=revision), hint=hint)
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -117,16 +116,14 @@ def resolve_weights(model_cls: type[GenerativeModel], ref: str | Path | None, hu
         raise
 
 
-def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] | None = None) -> Path:
-    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE).
-
-    ``hint``: what to do when the files are neither on reach nor in the cache, worded for Python and for the
-    command line (default: fetch them once while online, or use a local checkpoint directory)."""
+def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, ...] | None = None) -> Path:
+    """Fetch the model files of a repo snapshot through huggingface_hub's cache (honours HF_HUB_OFFLINE). ``hint``:
+    the fix when they are neither on reach nor cached, worded for Python, the command line [and the demo]."""
     from huggingface_hub import constants, snapshot_download
 
     hub = hub or HubOptions()
     where = f"{repo_id}@{hub.revision}" if hub.revision else repo_id
-    python, cli = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",) * 2
+    hint = hint or (f"fetch {where} once while online, or load a local checkpoint directory instead",)
     with hub_errors(f"fetching {where}", repo_id=repo_id, revision=hub.revision):
         try:
             folder = snapshot_download(
@@ -144,7 +141,7 @@ def download(repo_id: str, hub: HubOptions | None = None, hint: tuple[str, str] 
                 message = f"{where} is not in the local Hugging Face cache and {why}: {{fix}}"
             else:  # huggingface_hub fell back to the cache after a connection error, and the cache has nothing
                 message = f"cannot reach the Hugging Face Hub to fetch {where} (check the network): {{fix}}"
-            raise WeightsError.worded(message, fix=(python, cli)) from None
+            raise WeightsError.worded(message, fix=hint) from None
     return Path(folder)
 
 
@@ -346,77 +343,12 @@ def update_metrics(directory: Path, model: GenerativeModel, metrics: dict[str, A
 
 
 def rewrite_docs(directory: Path, model: GenerativeModel) -> None:
-    """Rewrite config.json and README.md of a local checkpoint from ``model`` (tensors and sample untouched)."""
+    """Rewrite config.json, the curve's picture and README.md of a local checkpoint from ``model`` (tensors and
+    sample untouched)."""
     _write_json(directory / CONFIG_NAME, config_document(model))
     _write_eval_results(directory, model)
+    write_curve(model, directory)
     write_card(model, directory)
-
-
-def push_model(
-    model: GenerativeModel,
-    repo_id: str,
-    *,
-    private: bool = False,
-    branch: str | None = None,
-    token: str | None = None,
-    logs: Path | None = None,
-    recipe: Path | None = None,
-    tag: str | None = None,
-) -> str:
-    """The one way to the Hub: ``model.push_to_hub`` (its card names ``repo_id``), then the recipe and the
-    TensorBoard logs (under ``runs/``) in a second commit, then ``tag`` on the pushed commit. Returns the URL of
-    the model's commit."""
-    from huggingface_hub import HfApi
-
-    if parse_repo_ref(repo_id) is None or "@" in repo_id:
-        raise WeightsError.worded(
-            f"invalid repo id {repo_id!r}: use org/name (and {{branch}} for a branch)",
-            branch=("revision=", "--revision"),
-        )
-    api = HfApi(token=token)
-    with hub_errors(f"pushing to {repo_id}", repo_id=repo_id, revision=branch):
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if branch:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        commit = model.push_to_hub(
-            repo_id,
-            branch=branch,
-            token=token,
-            allow_patterns=MODEL_FILES,
-            commit_message=f"Upload {model.model_id} with hub-models",
-            model_card_kwargs={"repo_id": repo_id, "recipe": recipe is not None and recipe.is_file()},
-        )
-        extras: dict[str, Path] = {}
-        if recipe is not None and recipe.is_file():
-            extras[RECIPE_NAME] = recipe
-        for event in sorted(logs.rglob("events.out.tfevents.*")) if logs and logs.is_dir() else []:
-            extras[f"runs/{event.relative_to(logs).as_posix()}"] = event
-        if extras:
-            from huggingface_hub import CommitOperationAdd
-
-            api.create_commit(
-                repo_id,
-                operations=[CommitOperationAdd(path, str(file)) for path, file in extras.items()],
-                commit_message="Upload the training recipe and TensorBoard logs",
-                revision=branch,
-            )
-        if tag:
-            pin_tag(api, repo_id, tag, branch or "main")
-    return str(getattr(commit, "commit_url", commit))
-
-
-def pin_tag(api: Any, repo_id: str, tag: str, branch: str) -> None:
-    """Tag the head of ``branch``; an existing tag must already point there (published revisions never move)."""
-    refs = api.list_repo_refs(repo_id)
-    head = next(ref.target_commit for ref in refs.branches if ref.name == branch)
-    existing = next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
-    if existing is None:
-        api.create_tag(repo_id, tag=tag, revision=head, tag_message=f"hub-models pinned revision {tag}")
-    elif existing != head:
-        raise WeightsError(
-            f"{repo_id} already has tag {tag} at {existing[:12]}, not at the new head {head[:12]}: pinned "
-            "revisions never move; bump the plugin's version (or its hub_revision) to publish new weights"
-        )
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

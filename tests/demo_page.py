@@ -8,7 +8,14 @@ import shutil
 import time
 from typing import Any
 
+import pytest
+
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# a browser test's marks: `browser`, and skipped without Chromium
+BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium: apt-get install chromium chromium-driver"),
+]
 
 
 def make_driver(width: int = 1400, height: int = 1000, performance_log: bool = False) -> Any:

@@ -14,8 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 pytest.importorskip("selenium.webdriver")
 from demo_page import (
-    CHROMIUM,
-    DRIVER,
+    BROWSER,
     button,
     error_toasts,
     image_bytes,
@@ -32,10 +31,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium: apt-get install chromium chromium-driver"),
-]
+pytestmark = BROWSER
 RECONSTRUCT = "Reconstruct the drawing / upload"
 ARTIFACTS = os.environ.get("HUB_MODELS_ARTIFACTS")  # screenshots and pictures go there when set
 

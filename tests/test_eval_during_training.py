@@ -39,6 +39,7 @@ def test_a_run_measures_itself_keeps_its_best_and_trains_the_same_weights(tmp_pa
     # measuring (own seed, forked RNG, a copy of G) changes nothing in the training
     assert same_tensors(plain / "model" / "model.safetensors", run / "model" / "model.safetensors")
     assert not (plain / "curve.jsonl").exists() and not (plain / "best").exists()
+    assert "No training curve was recorded" in (plain / "model" / "README.md").read_text()
 
     rows = curve(run)
     assert [row["step"] for row in rows] == [100, 200, 300, 400, 500, 600]

@@ -60,7 +60,7 @@ def test_push_then_load_by_repo_id(local_hub, run_dir):
     assert local_hub.repos["org/toy"]["private"] is False
 
     remote = local_hub.files("org/toy")
-    for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME):
+    for name in (CONFIG_NAME, WEIGHTS_NAME, SAMPLE_NAME, "curve.jsonl", "curve.png"):  # the run evaluated itself
         assert remote[name] == (model_dir / name).read_bytes(), name
     # the pushed card names the repo it lives in, not a placeholder
     card = remote[CARD_NAME].decode()
@@ -310,6 +310,9 @@ def test_publish_pushes_cards_naming_their_repo_and_pins_a_tag(local_hub, monkey
     assert 'hub_models.load("org/dcgan-faces")' in card.text and "pip install hub-models" in card.text
     assert card.data.license == "other" and card.data.license_name and "CelebA" in card.data.license_link
     assert "recipe.toml" in files and "recipe.toml" in card.text  # the recipe the card cites is in the repo
+    # the training curve the card shows goes with it: the rows as bundled, and their picture
+    assert files["curve.jsonl"] == (bundled("dcgan-faces") / "curve.jsonl").read_bytes()
+    assert files["curve.png"].startswith(b"\x89PNG") and "](curve.png)" in card.text
     entries = parse_eval_result_entries(yaml.safe_load(files[".eval_results/hub-models.yaml"]))
     assert {e.task_id for e in entries} == {"fid", "kid"} and entries[0].dataset_id == "flwrlabs/celeba"
     pushed, local = load(files[WEIGHTS_NAME]), load((bundled("dcgan-faces") / WEIGHTS_NAME).read_bytes())

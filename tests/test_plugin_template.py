@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -57,11 +59,19 @@ def test_the_installed_template_works_through_the_cli_and_its_own_tests(installe
     done = cli(installed, "generate", "spiral-gan", "-n", "100", "--scale", "2", "-o", str(tmp_path / "p.npy"))
     assert done.returncode == 0 and (tmp_path / "p.npy").is_file(), done.stderr
 
+    # with no --config, the package's recipe is the run (the one place the template sets its training)
     recipe = installed / "hub_models_spiral" / "recipes" / "spiral-gan.toml"
+    assert cli(installed, "recipe", "spiral-gan").stdout == recipe.read_text()
     out = tmp_path / "run"
-    done = cli(installed, "train", "spiral-gan", "--config", str(recipe), "--steps", "30", "--out", str(out))
+    done = cli(installed, "train", "spiral-gan", "--steps", "30", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert (out / "model" / "model.safetensors").is_file()
+    trained = json.loads((out / "model" / "config.json").read_text())["provenance"]["train_settings"]
+    written = {k: v for k, v in tomllib.loads(recipe.read_text())["train"].items() if k != "steps"}
+    assert {key: trained[key] for key in written} == written  # batch_size 256, seed 0, threads 1
+    assert trained["steps"] == 30  # an option given overrides the recipe
+    # and the model declares no second set of settings that the recipe would silently override
+    code = "from hub_models_spiral.spiral import SpiralGAN; print(SpiralGAN.train_defaults)"
+    assert run(installed, sys.executable, "-c", code).stdout.strip() == "{}"
 
     tests = run(installed, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEMPLATE / "tests"))
     assert tests.returncode == 0, tests.stdout[-2000:]

@@ -387,29 +387,6 @@ def test_the_app_starts_without_torchvision():
     assert out.stdout.strip() == "[]", out.stdout
 
 
-def test_a_sliced_digit_grid_is_the_models_own_samples(monkeypatch):
-    """The 100-digit grid is decoded in parallel slices on a CPU with idle cores: the same samples as
-    model.generate from the same seed, only faster."""
-    import torch
-
-    from hub_models.app import gpu_work, store
-
-    model = store.ModelStore().get("cgan-digits")
-    whole = model.generate(100, seed=5, label="all")
-    sizes: list[int] = []
-    decode = model.decode
-    monkeypatch.setattr(model, "decode", lambda latents, **kw: sizes.append(len(latents[0])) or decode(latents, **kw))
-    monkeypatch.setattr(gpu_work.os, "cpu_count", lambda: 4)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as launch() sets it for 8 concurrent requests on a small CPU
-    try:
-        sliced = gpu_work.generate_sliced(model, 100, 5, label="all")
-    finally:
-        torch.set_num_threads(threads)
-    assert sorted(sizes) == [33, 33, 34], sizes  # min(4 cores, 100 // 32) = 3 slices
-    torch.testing.assert_close(sliced, whole, atol=1 / 255, rtol=0)
-
-
 def test_the_interpolation_gif_shows_the_frames(server):
     """The GIF (one shared palette) loops forward and back over the strip's faces, each close to its frame."""
     import io

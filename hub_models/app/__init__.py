@@ -26,7 +26,8 @@ from .handlers import DECODES, Handlers
 from .links import restore
 from .runfiles import claim_gradio_cache, remove_leftovers, remove_own_files, start_sweeping
 from .store import ModelStore
-from .tabs import PICK_BRUSH, all_models_tab, digits_tab, faces_tab, toy_tab, vae_tab
+from .tabs import all_models_tab, digits_tab, faces_tab, toy_tab
+from .vae_tab import PICK_BRUSH, vae_tab
 from .waiting import BUSY, Waiting
 
 __all__ = ["BUSY", "CACHE_CLEANUP", "Waiting", "build_app", "launch", "weights_option"]
@@ -46,6 +47,14 @@ CSS = (
     # the face grid comes at the size to show it (see handlers.faces_grid): as is, at most the column's width
     " #face-grid img, #face-strip img { width: auto; height: auto; max-width: 100%; max-height: 80vh;"
     " object-fit: contain; }"
+    # at phone width a grid of 8 faces a row drawn in the column's width made 38 px faces: up to twice the screen's
+    # width (faces of about 100 px), in frames as wide as the picture (not centred: its left edge stays in reach),
+    # scrolled sideways
+    " @media (max-width: 640px) { #face-grid, #face-strip { overflow-x: auto !important; }"
+    " #face-grid img, #face-strip img { max-width: 200vw; max-height: none; }"
+    " :is(#face-grid, #face-strip) :is(.image-container, .image-container > button, .image-frame)"
+    " { width: max-content; min-width: 100%; } }"
+    " .result-heading p { margin: 0; }"
 )
 INTRO = (
     "# hub-models\nClassic generative models — DCGAN, conditional GANs, a VAE and toy GANs — as plugins with "
@@ -152,7 +161,7 @@ def build_app(store: ModelStore | None = None) -> gr.Blocks:
     with DemoBlocks(title="hub-models") as app:
         gr.Markdown(INTRO)
         gr.Markdown(f"Running on **{store.device}**.")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # at phone width every tab stays in sight (not a menu)
             with gr.Tab("DCGAN faces", id="faces"):
                 faces, f_model, f_info = faces_tab(h, store)
             with gr.Tab("CGAN digit picker", id="digits"):

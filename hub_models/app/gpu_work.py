@@ -20,7 +20,7 @@ from ..images import render_grid
 from ..spec import make_generator
 from .checks import friendly, vae_id
 from .runfiles import outputs_dir
-from .store import ModelStore, gpu
+from .store import ModelStore, gpu, running
 
 # The models the GPU functions below use. Module-level on purpose: on a ZeroGPU Space, spaces.GPU pickles each
 # call's arguments into a forked GPU worker, which inherits this global instead (a store holds a lock and
@@ -76,18 +76,33 @@ def save_gif(frames: torch.Tensor, stem: str, size: int = 256) -> str:
     return str(path)
 
 
-# A large grid on the CPU is decoded in slices on threads of their own: launch() gives each concurrent request a
-# one-thread torch pool (one per core would oversubscribe under load), so alone a 100-digit grid used one of the
-# cores; the kernels release the GIL, so two slices take ~55% of the time (122 → 68 ms, bit-identical, 2 cores).
+# A large grid on the CPU is decoded in slices on threads of their own, when that pays: launch() gives each
+# concurrent request a one-thread torch pool (one per core would oversubscribe under load), so alone a 100-digit
+# grid used one of the cores. Measured on the 2-core CPU, training paused (benchmarks/bench_demo.py):
+# - float32: two slices of 50 in parallel take 125-135 ms against 225-235 ms whole (the kernels release the GIL);
+# - bfloat16 (AMX): 77-89 ms against 76-93 ms whole, at twice the CPU time: the two cores share one matrix unit,
+#   and the second slice only slowed the request (100-digit grid p50 184 ms sliced, ~100 ms whole) and every
+#   request beside it (mixed load, digits p95 1.6 s);
+# - under load no core is idle: a request's second slice competes with the other requests, so a grid is sliced
+#   only while no other model call is running.
 SLICE_POOL = ThreadPoolExecutor(thread_name_prefix="hub-models-slice")
 MIN_SLICE = 32
 
 
+def slice_count(model: Any, count: int) -> int:
+    """How many parallel slices to decode ``count`` samples of ``model`` in (1: whole, see above)."""
+    net_dtype = next(model.net.parameters(), torch.empty(0)).dtype
+    if model.device.type != "cpu" or net_dtype != torch.float32 or running() > 1:
+        return 1
+    return max(1, min((os.cpu_count() or 1) // torch.get_num_threads(), count // MIN_SLICE))
+
+
 def generate_sliced(model: Any, count: int, seed: int, **inputs: Any) -> torch.Tensor:
     """``model.generate(count, seed=seed, **inputs)``: the same latents from the same seed, decoded in slices in
-    parallel on a CPU with idle cores (the samples of a slice do not depend on the others: eval-mode nets)."""
-    slices = min(max(1, (os.cpu_count() or 1) // torch.get_num_threads()), count // MIN_SLICE)
-    if model.device.type != "cpu" or slices <= 1:
+    parallel where that is faster (``slice_count``; the samples of a slice do not depend on the others:
+    eval-mode nets)."""
+    slices = slice_count(model, count)
+    if slices <= 1:
         return model.generate(count, seed=seed, **inputs)
     parsed = model.parse_inputs(inputs)
     latents = model.sample_latents(count, make_generator(seed), **parsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Any
@@ -24,15 +25,36 @@ except ImportError:  # everywhere else (and with spaces installed but no ZeroGPU
 
 
 GPU_TASKS: list[Any] = []  # every function handed to spaces.GPU, for tests/test_space.py to check
+_running = 0  # calls of those functions computing now in this process (see running())
+_running_lock = threading.Lock()
+
+
+def running() -> int:
+    """How many model calls (functions handed to ``gpu``) are computing now in this process: 1 when a request
+    has the CPU to itself."""
+    return _running
 
 
 def gpu(fn: Any) -> Any:
     """spaces.GPU, for module-level functions of picklable arguments only: on ZeroGPU each call's arguments are
-    pickled into a forked GPU worker (a bound method would drag its object, locks included, along)."""
+    pickled into a forked GPU worker (a bound method would drag its object, locks included, along). Each call is
+    counted while it runs (``running``)."""
     if fn.__qualname__ != fn.__name__ or fn.__name__ == "<lambda>":
         raise TypeError(f"spaces.GPU needs a module-level function, got {fn.__qualname__}")
-    GPU_TASKS.append(fn)
-    return _spaces_gpu(fn)
+
+    @functools.wraps(fn)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        global _running
+        with _running_lock:
+            _running += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with _running_lock:
+                _running -= 1
+
+    GPU_TASKS.append(counted)
+    return _spaces_gpu(counted)
 
 
 def env_weights() -> dict[str, str]:
@@ -60,8 +82,8 @@ class ModelStore:
                 raise HubModelsError(self._errors[model_id])
             try:
                 model = load(model_id, weights=self.weights.get(model_id), device=self.device)
-            except HubModelsError as exc:
-                self._errors[model_id] = f"{model_id} is not available: {exc}"
+            except HubModelsError as exc:  # in the demo's terms: its --weights MODEL=REF and environment
+                self._errors[model_id] = f"{model_id} is not available: {exc.demo}"
                 raise HubModelsError(self._errors[model_id]) from None
             fast = torch.bfloat16 in model.reduced_precision and self.device == "cpu" and _cpu_has_bf16()
             # BatchNorm folded; bfloat16 where the model allows it: ~3x faster faces on a bf16 CPU, pixels within 6/255
@@ -84,7 +106,7 @@ class ModelStore:
         try:
             resolve_weights(get_model_class(model_id), ref)
         except HubModelsError as exc:
-            return f"{model_id} is not available: {exc}"
+            return f"{model_id} is not available: {exc.demo}"
         return None
 
     def prefer_ready(self, model_ids: list[str]) -> list[str]:

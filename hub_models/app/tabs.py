@@ -19,15 +19,6 @@ from .waiting import BUSY, TRAIN_CONCURRENCY, TRAIN_GROUP, TRAIN_QUEUE, Waiting
 # The model each tab opens on when it is installed and loads (the first model of its kind); the tab's list still
 # comes from the plugins' declarations.
 TAB_DEFAULTS = {"faces": "dcgan-faces", "classes": "cgan-digits", "points": "gan-toy2d"}
-PICK_BRUSH = """() => {
-  let tries = 0;
-  const pick = () => {
-    const brush = document.querySelector('#vae-sketch button[aria-label="Brush"]');
-    if (brush && !brush.dataset.picked) { brush.dataset.picked = '1'; brush.click(); }
-    else if (!brush && ++tries < 40) setTimeout(pick, 100);
-  };
-  pick();
-}"""
 
 
 def installed(tab: str, store: ModelStore) -> list[str]:
@@ -74,6 +65,14 @@ def with_link(event: Any, store: ModelStore, tab: Tab) -> None:
                show_progress="hidden")  # fmt: skip
 
 
+def result_image(value: Any, label: str, **kwargs: Any) -> gr.Image:
+    """A result picture under a heading of its own: Gradio's label badge sits over the picture's top-left corner
+    (it hid the first face, digit or frame). The label still names the API output."""
+    with gr.Column(scale=kwargs.pop("scale", None) or 1, min_width=kwargs.pop("min_width", 160)):
+        gr.Markdown(f"**{label}**", elem_classes="result-heading")
+        return gr.Image(value, label=label, show_label=False, **kwargs)
+
+
 def faces_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr.Markdown]:
     faces = installed("faces", store)
     info = info_line()
@@ -101,12 +100,13 @@ def faces_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr.Mark
     tab = Tab("faces", controls, run)
     first = initial_results(tab, 4)
     with grid_at:
-        grid = gr.Image(first[0], label="faces (8 per row; download saves the PNG)", format="png", type="filepath",
-                        elem_classes="pixelated", elem_id="face-grid", buttons=["download", "fullscreen"])  # fmt: skip
+        grid = result_image(first[0], "faces (download saves the PNG)", format="png", type="filepath",
+                            elem_classes="pixelated", elem_id="face-grid",
+                            buttons=["download", "fullscreen"])  # fmt: skip
     with gr.Row():
-        strip = gr.Image(first[1], label="the faces in between (left to right, top to bottom)", format="png",
-                         type="filepath", elem_classes="pixelated", elem_id="face-strip", scale=3)  # fmt: skip
-        animation = gr.Image(first[2], label="animation", type="filepath", elem_id="face-gif", scale=1)
+        strip = result_image(first[1], "the faces in between (left to right, top to bottom)", format="png",
+                             type="filepath", elem_classes="pixelated", elem_id="face-strip", scale=3)  # fmt: skip
+        animation = result_image(first[2], "animation", type="filepath", elem_id="face-gif", scale=1)
     caption = gr.Markdown(first[3], label="caption")
     tab.outputs = [grid, strip, animation, caption]
     link_line(store, tab, "faces-link")
@@ -143,8 +143,8 @@ def digits_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Radio, gr.Markdo
     go = gr.Button("Generate", variant="primary")
     tab = Tab("digits", {"model": model, "digit": digit, "seed": seed, "count": count}, friendly(h.digits))
     first = initial_results(tab, 2)
-    image = gr.Image(first[0], label="digits", format="png", type="filepath", elem_classes="pixelated", height=560,
-                     elem_id="digit-grid")  # fmt: skip
+    image = result_image(first[0], "digits", format="png", type="filepath", elem_classes="pixelated", height=560,
+                         elem_id="digit-grid")  # fmt: skip
     download = gr.File(first[1], label="download (PNG)")
     tab.outputs = [image, download]
     link_line(store, tab, "digits-link")
@@ -154,82 +154,6 @@ def digits_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Radio, gr.Markdo
     # .input: a visitor's choice only (a link setting model and digit together must not have its digit reset)
     model.input(lambda m, v: class_dropdown(m, v), [model, digit], digit, api_visibility="private")
     return tab, model, info
-
-
-def vae_tab(h: Handlers, store: ModelStore, guard: Any) -> tuple[Tab, gr.Markdown]:
-    """The reconstruction tab; long because it lays out, top to bottom as the page shows them, two inputs, a
-    test example, the prior's samples and the latent walk, each with its event."""
-    info = info_line()
-    with gr.Row():
-        pen = gr.Brush(default_size=20, colors=["#000000"], default_color="#000000", color_mode="fixed")
-        sketch = guard(gr.Sketchpad(label="draw a digit", type="numpy", canvas_size=(280, 280), fixed_canvas=True,
-                                    brush=pen, layers=False, transforms=(), height=360, elem_id="vae-sketch"),
-                       "drawing")  # fmt: skip
-        # image_mode=None: Gradio hands over the file as uploaded (no RGB conversion, which decodes the whole
-        # picture and turns a transparent background black); the handler decodes it, bounded
-        upload = guard(gr.Image(label="…or upload a picture", type="filepath", sources=["upload"], image_mode=None,
-                                elem_id="vae-upload"), "upload")  # fmt: skip
-    # the newer of the two is the input; neither clears the other (clearing the sketchpad from an event fired
-    # its .input, and that handler cleared a fresh upload)
-    latest = gr.State("sketch")
-    upload.upload(lambda: "upload", None, latest, api_visibility="private", show_progress="hidden")
-    sketch.input(lambda: "sketch", None, latest, api_visibility="private", show_progress="hidden")
-    go = gr.Button("Reconstruct the drawing / upload", variant="primary")
-    with gr.Row():
-        last = len(h.test_set()) - 1
-        example = bounded(gr.Slider(0, last, value=0, step=1, label=f"MNIST test-set example (0-{last})"), 0, last)
-        go_example = gr.Button("Reconstruct this test example")
-    pair_at = gr.Column()  # filled below, once the sampling controls exist (the first results need them)
-    with gr.Row():
-        seed = seed_box()
-        count = slider("vae_count", "samples from the prior")
-        z_last = h.vae_z_dim() - 1
-        x = bounded(gr.Slider(0, z_last, value=0, step=1, label="walk: x dimension"), 0, z_last)
-        y = bounded(gr.Slider(0, z_last, value=1, step=1, label="walk: y dimension"), 0, z_last)
-        steps = slider("walk_steps", "walk: steps")
-    with gr.Row():
-        go_sample = gr.Button("Sample the prior")
-        go_walk = gr.Button("Latent walk")
-
-    def run(index: Any, seed: Any, count: Any, x: Any, y: Any, steps: Any) -> tuple:
-        return (*friendly(h.vae_example)(index), friendly(h.vae_sample)(seed, count),
-                friendly(h.vae_walk)(seed, x, y, steps))  # fmt: skip
-
-    def vae_reconstruct(sketch: Any, upload: Any, latest: str = "sketch") -> Any:  # named as its MCP tool
-        return friendly(h.vae_reconstruct)(sketch, upload, None, latest)
-
-    controls = {"example": example, "seed": seed, "count": count, "x": x, "y": y, "steps": steps}
-    tab = Tab("vae", controls, run)
-    first = initial_results(tab, 4)
-    with pair_at:
-        pair = gr.Image(first[0], label="input | reconstruction", format="png", type="pil", elem_classes="pixelated",
-                        elem_id="vae-pair", height=300)  # fmt: skip
-        error = gr.Markdown(first[1], label="reconstruction error")
-    with gr.Row():
-        samples = gr.Image(first[2], label="samples of the prior", format="png", type="pil", elem_classes="pixelated",
-                           elem_id="vae-samples")  # fmt: skip
-        walk = gr.Image(first[3], label="latent walk (two latent dimensions swept, the others from the seed)",
-                        format="png", type="pil", elem_classes="pixelated", elem_id="vae-walk")  # fmt: skip
-    tab.outputs = [pair, error, samples, walk]
-    link_line(store, tab, "vae-link")
-    go.click(
-        vae_reconstruct,
-        [sketch, upload, latest],
-        [pair, error],
-        api_name="vae_reconstruct",
-        api_description="Reconstruct a picture of one handwritten digit with the VAE (input next to output).",
-    )
-    events = [
-        go_example.click(friendly(h.vae_example), example, [pair, error], api_name="vae_example",
-                         api_description="Reconstruct an MNIST test digit with the VAE (input next to output)."),
-        go_sample.click(friendly(h.vae_sample), [seed, count], samples, api_name="vae_sample",
-                        api_description="Sample digits from the VAE's prior (a PNG grid)."),
-        go_walk.click(friendly(h.vae_walk), [seed, x, y, steps], walk, api_name="vae_walk",
-                      api_description="Decode a grid sweeping two of the VAE's latent dimensions (a PNG)."),
-    ]  # fmt: skip
-    for event in events:
-        with_link(event, store, tab)
-    return tab, info
 
 
 def toy_plot(h: Handlers, elem_id: str, value: Any = None, visible: bool = True) -> gr.ScatterPlot:
@@ -351,7 +275,7 @@ def all_models_tab(h: Handlers, store: ModelStore) -> tuple[Tab, gr.Dropdown, gr
     tab = Tab("all", {"model": model, "seed": seed, "count": count}, shown)
     points = bool(model.value) and get_model_class(model.value).output == "points"
     first = None if points else first_of(h.generic, model.value, seed.value, count.value, "{}")
-    picture = gr.Image(first[0] if first else None, label="samples", format="png", type="filepath",
+    picture = gr.Image(first[0] if first else None, label="samples", show_label=False, format="png", type="filepath",
                        elem_classes="pixelated", elem_id="all-image", visible=not points)  # fmt: skip
     plot = toy_plot(h, "all-plot", visible=points)
     download = gr.File(first[1] if first else None, label="download (PNG)")

@@ -21,7 +21,6 @@ class SpiralGAN(GenerativeModel):
     inputs = (Input("scale", "float", 1.0, minimum=0.1, maximum=3.0),)  # extra generate() args -> CLI/demo
     metrics = ()  # Metric(key, name, protocol, higher_is_better, goal) for evaluate()
     card = CardInfo(summary="A GAN that draws a spiral.", pipeline_tag="other", license="mit")
-    train_defaults = {"steps": 2000, "batch_size": 256}
     hub_repo = "your-org/spiral-gan"  # where `hub-models publish --org your-org` puts the weights
     # hub_revision: by default the tag "v<this distribution's version>", which publish creates
 

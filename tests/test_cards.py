@@ -1,0 +1,100 @@
+"""The bundled checkpoints' cards as a stranger reads them: the training curve as a picture drawn from the
+checkpoint's own curve.jsonl, and a Reproduce command that runs as written."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_dist import ROOT
+
+import hub_models
+from hub_models.cli_args import build_parser
+from hub_models.locations import CURVE_NAME, CURVE_PICTURE, bundled_dir, has_local_copy
+from hub_models.models.mnist_classifier import MnistClassifierModel
+from hub_models.spec import curve_picture, primary_metric
+from hub_models.weights import load_weights
+
+BUNDLED = [
+    cls
+    for cls in [*map(hub_models.get_model_class, hub_models.list_models()), MnistClassifierModel]
+    if has_local_copy(cls)
+]
+NO_CURVE = "No training curve was recorded for this checkpoint"
+# The checkpoints whose cards recorded a measured curve (turned into their curve.jsonl); the others say why not.
+WITH_CURVE = {"cgan-digits", "cgan-digits-mlp", "dcgan-faces", "gan-digits-mlp"}
+
+
+def plot_area(picture: Image.Image) -> np.ndarray:
+    """The inside of the axes (grid, line, points, the best point's ring): drawn without any text, so the same
+    rows give the same pixels whatever font rendering this Pillow has."""
+    width, height = picture.size
+    return np.asarray(picture.convert("RGB"))[60 : height - 60, 90 : width - 30]
+
+
+@pytest.mark.parametrize("cls", BUNDLED, ids=lambda cls: cls.model_id)
+def test_each_card_shows_its_curve_drawn_from_its_curve_file_or_says_why_not(cls):
+    directory = bundled_dir(cls)
+    card = (directory / "README.md").read_text(encoding="utf-8")
+    if cls.model_id not in WITH_CURVE:
+        assert NO_CURVE in card and not (directory / CURVE_NAME).exists(), cls.model_id
+        return
+    assert f"]({CURVE_PICTURE})" in card and f"]({CURVE_NAME})" in card and NO_CURVE not in card
+    rows = [json.loads(line) for line in (directory / CURVE_NAME).read_text(encoding="utf-8").splitlines()]
+    model = load_weights(cls, directory, device="cpu")
+    assert model.training_curve == rows
+    # the engine's format: step, epoch, the model's own metric keys, the best so far by its primary metric
+    declared = {metric.key for metric in cls.metrics} | {"num_samples"}
+    per_epoch = model.provenance["steps"] / model.provenance["epochs"]
+    metric = primary_metric(model)
+    best = None
+    for row in rows:
+        assert set(row) - {"step", "epoch", "best"} <= declared and metric.key in row, row
+        assert row["epoch"] == round(row["step"] / per_epoch, 3) and row["step"] <= model.provenance["steps"]
+        value = row[metric.key]
+        if best is None or (value > best["value"] if metric.higher_is_better else value < best["value"]):
+            best = {"step": row["step"], "value": value, "metric": metric.key}
+        assert row["best"] == best
+    # the picture is the engine's drawing of that file, not of other numbers
+    with Image.open(directory / CURVE_PICTURE) as stored:
+        drawn = curve_picture(rows, metric, cls.model_id)
+        assert stored.size == drawn.size
+        assert np.array_equal(plot_area(stored), plot_area(drawn)), f"{cls.model_id}: python -m hub_models.hub"
+        other = [dict(row) for row in rows]
+        other[len(other) // 2][metric.key] = rows[0][metric.key]  # one point moved
+        assert not np.array_equal(plot_area(stored), plot_area(curve_picture(other, metric, cls.model_id)))
+
+
+def test_the_curve_picture_labels_its_axes_and_rings_the_best_point():
+    from hub_models.spec import Metric
+
+    metric = Metric("fid", "Inception FID", protocol="")
+    rows = [{"step": 100 * k, "fid": value, "num_samples": 500} for k, value in enumerate([90.0, 40.0, 20.0, 30.0], 1)]
+    picture = np.asarray(curve_picture(rows, metric, "toy").convert("RGB")).astype(int)
+    unlabelled = curve_picture(rows, Metric("fid", "x", protocol=""), "toy")
+    assert (picture != np.asarray(unlabelled.convert("RGB"))).any(axis=2)[:, :40].any()  # the y label, sideways
+    red = (picture[..., 0] > 180) & (picture[..., 1] < 90) & (picture[..., 2] < 90)
+    _, xs = np.nonzero(red)
+    width = picture.shape[1]
+    # the ring sits on the third of four evenly spaced steps (the lowest FID): two thirds across the axes
+    assert red.sum() > 20 and abs(xs.mean() - (84 + (width - 84 - 24) * 2 / 3)) < 3
+
+
+@pytest.mark.parametrize("cls", BUNDLED, ids=lambda cls: cls.model_id)
+def test_the_cards_reproduce_command_runs_as_written(cls):
+    """The command parses as `hub-models` parses it, its recipe exists, and a model whose data set hub-models
+    cannot download names it with --data (the placeholder the card explains)."""
+    card = (bundled_dir(cls) / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in card.splitlines() if line.startswith("Reproduce with `"))
+    command = shlex.split(line.split("`")[1])
+    assert command[:3] == ["hub-models", "train", cls.model_id], command
+    args = build_parser(command="train").parse_args(command[1:])
+    if args.config:
+        assert (ROOT / args.config).is_file(), args.config
+    needs = next((metric.data for metric in cls.metrics if metric.data), None)
+    assert args.data == needs, (cls.model_id, args.data)
+    if needs:
+        assert f"`{needs}`: your copy of the data set" in line
