@@ -68,15 +68,9 @@ def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, flo
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "conv_fft.json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def measure(repeats: int) -> dict[str, object]:
+    """Time the direct and FFT forms of the layer (interleaved) and check the FFT form against float32."""
     torch.manual_seed(0)
-
     x = torch.randn(BATCH, CHANNELS, SIZE_IN, SIZE_IN)
     weight = torch.randn(CHANNELS, CHANNELS, KERNEL, KERNEL) * 0.02
     x_cl = x.contiguous(memory_format=torch.channels_last)
@@ -102,17 +96,11 @@ def main() -> None:
             "fft_channel_mixing_only": lambda: torch.bmm(a_c, b_c),
             "bf16_matmul_2048": lambda: a_h @ b_h,
         },
-        args.repeats,
+        repeats,
     )
     direct_flop = 2 * BATCH * CHANNELS * CHANNELS * KERNEL**2 * SIZE_IN**2
     mixing_flop = 8 * freqs * BATCH * CHANNELS * CHANNELS
-    result = {
-        "benchmark": "conv_transpose_fft_vs_direct",
-        "layer": f"ConvTranspose2d({CHANNELS}, {CHANNELS}, k{KERNEL}, s2) on {BATCH}x{CHANNELS}x{SIZE_IN}x{SIZE_IN}",
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "threads": args.threads,
-        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+    return {
         "gflop_direct": round(direct_flop / 1e9, 1),
         "gflop_fft_channel_mixing": round(mixing_flop / 1e9, 1),
         "ms": {name: round(t * 1e3, 1) for name, t in times.items()},
@@ -122,6 +110,24 @@ def main() -> None:
         "fft_speedup_vs_direct_bf16": round(times["direct_bf16_channels_last"] / times["fft_fp32"], 3),
         "max_relative_error_fft_fp32": float(f"{error:.2e}"),
         "max_relative_error_direct_bf16": float(f"{error_bf16:.2e}"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "conv_fft.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = {
+        "benchmark": "conv_transpose_fft_vs_direct",
+        "layer": f"ConvTranspose2d({CHANNELS}, {CHANNELS}, k{KERNEL}, s2) on {BATCH}x{CHANNELS}x{SIZE_IN}x{SIZE_IN}",
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        **measure(args.repeats),
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -11,13 +11,16 @@ uint8 images:
   2048x2048 @ 2048x2048 bf16 product), measured for ~0.3 s right before each timed step: each step gets its own
   fraction, and the median of those is reported, so a load that comes and goes affects both sides of a ratio.
 
-Variants: ``--compile`` adds torch.compile'd networks; for convgan-faces128 the variant ``polyphase`` is measured
-beside the plain one: the same parameters (state-dict names and weights), with each 8x8 stride-2 transposed
-convolution of G computed as one 4x4 stride-1 convolution with 4x the output channels and a pixel shuffle (its four
-output phases), and each 8x8 stride-2 convolution of D as a pixel unshuffle and one 4x4 stride-1 convolution with 4x
-the input channels (its four input phases). Exact in real arithmetic (the same products, summed in another order:
-``check_polyphase`` compares them in float32 and under bf16 autocast), with the same operation count. The CPU is
-shared: the load average is reported with the numbers, and the fractions (both measured here) are what compares.
+Variants: ``--compile`` adds torch.compile'd networks; for dcgan-faces, ``convolutions`` is the step without the
+engine's matrix-product path for its first and last layers (``hub_models.matmul_convs``); for convgan-faces128 the
+variant ``polyphase`` is measured beside the plain one: the same parameters (state-dict names and weights), with
+each 8x8 stride-2 transposed convolution of G computed as one 4x4 stride-1 convolution with 4x the output channels
+and a pixel shuffle (its four output phases), and each 8x8 stride-2 convolution of D as a pixel unshuffle and one
+4x4 stride-1 convolution with 4x the input channels (its four input phases). Exact in real arithmetic (the same
+products, summed in another order: ``check_polyphase`` compares them in float32 and under bf16 autocast), with the
+same operation count. An FFT form of the same layers is measured by ``bench_conv_fft.py``. The load average is
+reported with the numbers: stop other jobs first (a busy CPU is oversubscribed by 2-thread steps and their times
+balloon).
 
     nice -n -5 python benchmarks/bench_train_step.py [--threads 2] [--steps 5] [--models dcgan-faces ...]
 """
@@ -39,6 +42,7 @@ from torch.nn import functional as F  # noqa: N812
 from torch.utils.flop_counter import FlopCounterMode
 
 from hub_models.engine import Trainer, resolve_training
+from hub_models.matmul_convs import MatmulConv2d, MatmulConvTranspose2d
 from hub_models.registry import get_model_class
 
 
@@ -125,6 +129,11 @@ def trainer_for(model_id: str, variant: str, compile_: bool) -> Trainer:
     size = getattr(model, "image_size", 64)
     images = torch.randint(0, 256, (4 * settings.batch_size, 3, size, size), dtype=torch.uint8)
     trainer = Trainer(model, settings, {"images": images}, device=torch.device("cpu"))
+    if variant == "convolutions":  # without the engine's matrix-product path for 1x1 / whole-input convolutions
+        for net in trainer.raw_nets.values():
+            for layer in net.modules():
+                if isinstance(layer, MatmulConv2d | MatmulConvTranspose2d):
+                    layer.__class__ = layer.__class__.__mro__[1]
     if variant == "polyphase":
         for net in trainer.raw_nets.values():
             to_polyphase(net)
@@ -175,7 +184,7 @@ def main() -> None:
 
     runs = []
     for model_id in args.models:
-        variants = ["plain", "polyphase"] if model_id == "convgan-faces128" else ["plain"]
+        variants = ["plain", "polyphase"] if model_id == "convgan-faces128" else ["plain", "convolutions"]
         for variant in variants:
             for compile_ in [False, True] if args.compile else [False]:
                 runs.append(measure(model_id, variant, args.steps, compile_))

@@ -6,6 +6,8 @@
 - has every Conv2d / ConvTranspose2d that is followed by a BatchNorm2d in an ``nn.Sequential`` fused with it into
   one convolution (torch's ``fuse_conv_bn_eval``; the BatchNorm becomes an ``nn.Identity``). In float32 this is
   exact up to rounding: a DCGAN generator loses a third of its layers on the CPU path;
+- computes a transposed convolution of a 1x1 input and a convolution whose kernel covers its input as the one
+  matrix product each is (``hub_models.matmul_convs``: a DCGAN's first and last layers);
 - runs channels_last on the CPU (oneDNN's fast layout for convolutions);
 - optionally runs in ``dtype`` (bfloat16: about 3x faster on CPUs with AVX512-BF16/AMX, pixels within a few
   /255; offer it only for dtypes in the model's ``reduced_precision``). Floating-point inputs of the network's
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .matmul_convs import use_matmul_convs
 
 if TYPE_CHECKING:
     from .contract import GenerativeModel
@@ -47,7 +51,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 def optimize_for_inference(model: Model, dtype: torch.dtype = torch.float32) -> Model:
     """A sampling-only copy of ``model`` (see the module docstring); ``model`` itself is unchanged."""
-    net = fold_batchnorm(copy.deepcopy(model.net)).requires_grad_(False)
+    net = use_matmul_convs(fold_batchnorm(copy.deepcopy(model.net))).requires_grad_(False)
     cpu = model.device.type == "cpu"
     if cpu:  # oneDNN's convolutions are fastest on channels_last tensors
         net.to(dtype=dtype, memory_format=torch.channels_last)

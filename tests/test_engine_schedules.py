@@ -16,7 +16,7 @@ from hub_models.engine.checkpoint import load_checkpoint
 def test_batchnorm_recalibration_after_ema_matches_the_generators_own_statistics():
     """EMA exports averaged weights; their BN statistics are recomputed from the generator's own latents."""
     import hub_models
-    from hub_models.engine.trainer import recalibrate_batchnorm
+    from hub_models.engine.batchnorm import recalibrate_batchnorm
 
     torch.manual_seed(0)
     model = hub_models.get_model_class("cgan-digits")()
@@ -45,8 +45,8 @@ def test_batchnorm_recalibration_after_ema_matches_the_generators_own_statistics
 def test_a_decay_started_on_resume_matches_one_planned_from_the_start(tmp_path):
     """lr_decay_start_epoch: a constant-lr run stopped at epoch 2 and resumed with a decay from epoch 2 (pix2pix's
     n_epochs + n_epochs_decay) is the run planned that way from the start, bit for bit; an earlier start is refused."""
+    from hub_models.engine.plan import lr_factor
     from hub_models.engine.settings import TrainSettings
-    from hub_models.engine.trainer import lr_factor
     from hub_models.errors import HubModelsError
     from hub_models.models.toy2d import GanRing8
 

@@ -29,7 +29,8 @@ from ..errors import HubModelsError
 from ..locations import CURVE_NAME, CURVE_PICTURE
 from ..spec import curve_picture, primary_metric
 from ..utils import atomic_path
-from .trainer import Trainer, recalibrate_batchnorm
+from .batchnorm import recalibrate_batchnorm
+from .trainer import Trainer
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
