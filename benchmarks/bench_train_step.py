@@ -8,19 +8,21 @@ uint8 images:
   backward; elementwise work is not counted), in TFLOP;
 - its time: the median of ``--steps`` steps after two warm-up steps;
 - its rate (TFLOP/s) as a fraction of the bfloat16 matrix-multiply rate of this machine on the same threads (a
-  2048x2048 @ 2048x2048 bf16 product), measured for ~0.3 s right before each timed step: each step gets its own
+  2048x2048 @ 2048x2048 bf16 product), measured for ~0.3 s before each round of steps: each step gets its own
   fraction, and the median of those is reported, so a load that comes and goes affects both sides of a ratio.
 
-Variants: ``--compile`` adds torch.compile'd networks; for dcgan-faces, ``convolutions`` is the step without the
-engine's matrix-product path for its first and last layers (``hub_models.matmul_convs``); for convgan-faces128 the
-variant ``polyphase`` is measured beside the plain one: the same parameters (state-dict names and weights), with
-each 8x8 stride-2 transposed convolution of G computed as one 4x4 stride-1 convolution with 4x the output channels
-and a pixel shuffle (its four output phases), and each 8x8 stride-2 convolution of D as a pixel unshuffle and one
-4x4 stride-1 convolution with 4x the input channels (its four input phases). Exact in real arithmetic (the same
-products, summed in another order: ``check_polyphase`` compares them in float32 and under bf16 autocast), with the
-same operation count. An FFT form of the same layers is measured by ``bench_conv_fft.py``. The load average is
-reported with the numbers: stop other jobs first (a busy CPU is oversubscribed by 2-thread steps and their times
-balloon).
+The variants of a model take turns step by step (one round: the matmul rate, then one step of each), and
+``seconds_vs_first_variant`` is the median of the per-round ratios to the plain step. Variants: ``d_weight_grads``
+is the step with G's update computing D's weight gradients too (as before ``gan_steps.frozen``: more work, counted
+in its own operation count); for dcgan-faces, ``convolutions`` is the step without the engine's matrix-product path
+for its first and last layers (``hub_models.matmul_convs``); for convgan-faces128 the variant ``polyphase``: the
+same parameters (state-dict names and weights), with each 8x8 stride-2 transposed convolution of G computed as one
+4x4 stride-1 convolution with 4x the output channels and a pixel shuffle (its four output phases), and each 8x8
+stride-2 convolution of D as a pixel unshuffle and one 4x4 stride-1 convolution with 4x the input channels (its four
+input phases). Exact in real arithmetic (the same products, summed in another order: ``check_polyphase`` compares
+them in float32 and under bf16 autocast), with the same operation count. An FFT form of the same layers is measured
+by ``bench_conv_fft.py``. The load average is reported with the numbers: stop other jobs first (a busy CPU is
+oversubscribed by 2-thread steps and their times balloon). ``--compile`` adds torch.compile'd networks.
 
     nice -n -5 python benchmarks/bench_train_step.py [--threads 2] [--steps 5] [--models dcgan-faces ...]
 """
@@ -28,13 +30,16 @@ balloon).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import nn
@@ -43,6 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from hub_models.engine import Trainer, resolve_training
 from hub_models.matmul_convs import MatmulConv2d, MatmulConvTranspose2d
+from hub_models.models import gan_steps
 from hub_models.registry import get_model_class
 
 
@@ -140,36 +146,61 @@ def trainer_for(model_id: str, variant: str, compile_: bool) -> Trainer:
     return trainer
 
 
-def measure(model_id: str, variant: str, steps: int, compile_: bool) -> dict[str, Any]:
-    trainer = trainer_for(model_id, variant, compile_)
-    run = trainer.run()
-    for _ in range(2):  # warm-up (and compilation)
-        next(run)
-    with FlopCounterMode(display=False) as counter:
-        next(run)
-    flop = counter.get_total_flops()
-    times, rates = [], []
+@contextlib.contextmanager
+def d_weight_grads(disc: nn.Module) -> Iterator[None]:
+    """The G step as it was before ``gan_steps.frozen``: D's weight gradients computed and discarded."""
+    yield
+
+
+def measure(model_id: str, variants: list[str], steps: int, compile_: bool) -> list[dict[str, Any]]:
+    """Each variant's step time, the variants taking turns step by step (a load that comes and goes hits all)."""
+    trainers = {variant: trainer_for(model_id, variant, compile_) for variant in variants}
+    runs = {variant: trainer.run() for variant, trainer in trainers.items()}
+
+    def step(variant: str) -> float:
+        frozen = d_weight_grads if variant == "d_weight_grads" else gan_steps.frozen
+        with mock.patch.object(gan_steps, "frozen", frozen):
+            start = time.perf_counter()
+            losses = next(runs[variant])
+            float(losses["loss_d"].detach())  # the step's work is done (a CPU runs it eagerly anyway)
+            return time.perf_counter() - start
+
+    flops = {}
+    for variant in variants:
+        for _ in range(2):  # warm-up (and compilation)
+            step(variant)
+        with FlopCounterMode(display=False) as counter:
+            step(variant)
+        flops[variant] = counter.get_total_flops()
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
+    rates = []
     for _ in range(steps):
-        rates.append(matmul_rate())  # the machine's limit now, just before this step
-        start = time.perf_counter()
-        losses = next(run)
-        float(losses["loss_d"].detach())  # the step's work is done (a CPU runs it eagerly anyway)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
-    fractions = [flop / t / 1e12 / r for t, r in zip(times, rates, strict=True)]
-    return {
-        "model": model_id,
-        "variant": variant + ("+compile" if compile_ else ""),
-        "batch_size": trainer.settings.batch_size,
-        "tflop_per_step": round(flop / 1e12, 4),
-        "seconds_per_step": round(seconds, 4),
-        "seconds_all": [round(t, 4) for t in times],
-        "tflops": round(flop / seconds / 1e12, 4),
-        "images_per_s": round(trainer.settings.batch_size / seconds, 2),
-        "bf16_matmul_tflops_per_step": [round(r, 3) for r in rates],
-        "fraction_of_bf16_matmul": round(statistics.median(fractions), 3),
-        "fraction_per_step": [round(f, 3) for f in fractions],
-    }
+        rates.append(matmul_rate())  # the machine's limit now, just before this round of steps
+        for variant in variants:
+            times[variant].append(step(variant))
+    results = []
+    for variant in variants:
+        seconds, flop = statistics.median(times[variant]), flops[variant]
+        fractions = [flop / t / 1e12 / r for t, r in zip(times[variant], rates, strict=True)]
+        results.append(
+            {
+                "model": model_id,
+                "variant": variant + ("+compile" if compile_ else ""),
+                "batch_size": trainers[variant].settings.batch_size,
+                "tflop_per_step": round(flop / 1e12, 4),
+                "seconds_per_step": round(seconds, 4),
+                "seconds_all": [round(t, 4) for t in times[variant]],
+                "tflops": round(flop / seconds / 1e12, 4),
+                "images_per_s": round(trainers[variant].settings.batch_size / seconds, 2),
+                "bf16_matmul_tflops_per_round": [round(r, 3) for r in rates],
+                "fraction_of_bf16_matmul": round(statistics.median(fractions), 3),
+                "fraction_per_step": [round(f, 3) for f in fractions],
+                "seconds_vs_first_variant": round(
+                    statistics.median(t / t0 for t, t0 in zip(times[variant], times[variants[0]], strict=True)), 3
+                ),
+            }
+        )
+    return results
 
 
 def main() -> None:
@@ -184,11 +215,10 @@ def main() -> None:
 
     runs = []
     for model_id in args.models:
-        variants = ["plain", "polyphase"] if model_id == "convgan-faces128" else ["plain", "convolutions"]
-        for variant in variants:
-            for compile_ in [False, True] if args.compile else [False]:
-                runs.append(measure(model_id, variant, args.steps, compile_))
-                print(json.dumps(runs[-1]), flush=True)
+        variants = ["plain", "d_weight_grads", "polyphase" if model_id == "convgan-faces128" else "convolutions"]
+        for compile_ in [False, True] if args.compile else [False]:
+            runs += measure(model_id, variants, args.steps, compile_)
+            print(json.dumps(runs[-len(variants) :]), flush=True)
     result = {
         "benchmark": "train_step_vs_bf16_matmul",
         "cpu": platform.processor() or platform.machine(),

@@ -24,6 +24,7 @@ from torch.nn import functional as F  # noqa: N812
 from ..contract import GenerativeModel
 from ..metrics.toy import gaussian_w2, mode_coverage
 from ..spec import CardInfo, Metric, TrainingSetup
+from .gan_steps import frozen
 
 TARGET_A = torch.tensor([[1.0, 2.0], [-0.1, 0.5]])
 TARGET_B = torch.tensor([1.0, 2.0])
@@ -47,7 +48,8 @@ def gan_losses(setup: TrainingSetup, real: torch.Tensor, z: torch.Tensor) -> dic
     setup.optimizers["discriminator"].step()
     # (2) G: maximise log D(G(z)) (the non-saturating loss)
     setup.optimizers["generator"].zero_grad(set_to_none=True)
-    loss_g = F.cross_entropy(disc(fake), ones)
+    with frozen(disc):  # G's loss needs D's input gradient only, not its weight gradients
+        loss_g = F.cross_entropy(disc(fake), ones)
     loss_g.backward()
     setup.optimizers["generator"].step()
     return {"loss_d": loss_d, "loss_g": loss_g}
