@@ -1,5 +1,6 @@
 """The demo as a public Hugging Face Space: ZeroGPU-safe calls, the launch options a Space and a plugin author
-use, and visitors who are many, careless or hostile. One shared server for most tests."""
+use, and visitors who are many, careless or hostile. One shared server for most tests: long because splitting
+the file would start that server (~10 s of the suite) once more per file."""
 
 from __future__ import annotations
 

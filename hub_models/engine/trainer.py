@@ -117,6 +117,8 @@ class Trainer:
         device: torch.device | None = None,
         ctx: DistContext | None = None,
     ) -> None:
+        # long because a run's set-up is one ordered story (seeded init, nets, memory format, autocast, compile,
+        # DDP, EMA, data, schedules, fixed noise): split up, the order that makes it reproducible would be hidden
         self.model, self.settings = model, settings
         self.device = device or resolve_device(settings.device)
         self.ctx = ctx or DistContext()
@@ -305,7 +307,8 @@ class Trainer:
 
     def check_resumable(self, state: dict[str, Any], source: str) -> None:
         """The resume rule: same model, config, data and numeric settings; the plan may change at constant lr
-        (more or fewer steps, not fewer than done), and an average may start at or after the checkpoint."""
+        (more or fewer steps, not fewer than done), and an average may start at or after the checkpoint.
+        (It is long because each refusal names its own cause and fix here, in the order a user would check them.)"""
         missing = [key for key in STATE_KEYS if key not in state]
         if missing:
             raise HubModelsError(
