@@ -220,6 +220,8 @@ def _reproduce_line(model: GenerativeModel, command: str) -> str:
     hub-models cannot download is named by its ``--data`` placeholder."""
     if recipe_path(type(model)) is not None:
         command = re.sub(rf"\s--config(?:=|\s+)train/{re.escape(model.model_id)}\.toml(?=\s|$)", "", command)
+    # where the run was written and how it showed progress do not change what it trains
+    command = re.sub(r"\s--(?:no-progress|progress|resume)(?=\s|$)|\s--out(?:=|\s+)\S+", "", command)
     data = _data_argument(model)
     if data and not re.search(r"\s--data\b", command):
         return (

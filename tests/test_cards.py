@@ -25,7 +25,7 @@ BUNDLED = [
 ]
 NO_CURVE = "No training curve was recorded for this checkpoint"
 # The checkpoints whose cards recorded a measured curve (turned into their curve.jsonl); the others say why not.
-WITH_CURVE = {"cgan-digits", "cgan-digits-mlp", "dcgan-faces", "gan-digits-mlp"}
+WITH_CURVE = {"cgan-digits", "cgan-digits-mlp", "dcgan-faces", "gan-digits-mlp", "gan-toy2d"}
 
 
 def plot_area(picture: Image.Image) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_each_card_shows_its_curve_drawn_from_its_curve_file_or_says_why_not(cls
     metric = primary_metric(model)
     best = None
     for row in rows:
-        assert set(row) - {"step", "epoch", "best"} <= declared and metric.key in row, row
+        assert set(row) - {"step", "epoch", "best", "time"} <= declared and metric.key in row, row
         assert row["epoch"] == round(row["step"] / per_epoch, 3) and row["step"] <= model.provenance["steps"]
         value = row[metric.key]
         if best is None or (value > best["value"] if metric.higher_is_better else value < best["value"]):
@@ -98,3 +98,14 @@ def test_the_cards_reproduce_command_runs_as_written(cls):
     assert args.data == needs, (cls.model_id, args.data)
     if needs:
         assert f"`{needs}`: your copy of the data set" in line
+
+
+def test_the_reproduce_line_keeps_only_what_changes_the_weights():
+    """Where the run was written, how it showed progress and that it was resumed do not reproduce anything: the
+    card's command drops them and keeps the rest."""
+    from hub_models.card import _reproduce_line
+    from hub_models.registry import get_model_class
+
+    model = get_model_class("gan-toy2d")()
+    line = _reproduce_line(model, "hub-models train gan-toy2d --out runs/toy --no-progress --resume --steps 10")
+    assert line == "Reproduce with `hub-models train gan-toy2d --steps 10`.", line
