@@ -173,6 +173,9 @@ def eval_command(model: GenerativeModel) -> str | None:
 MACHINE_LOCAL = ("data_root",)
 # Engine settings that say how one invocation ran, not what it computed: the same run is reproduced without them.
 INVOCATION_ONLY = ("resume", "progress", "dry_run", "dry_run_steps")
+# The same on the command line, and where the run was written: `--out DIR`, `--resume`, `--[no-]progress`,
+# `--dry-run`, `--dry-run-steps N`.
+INVOCATION_FLAGS = r"\s--(?:no-progress|progress|resume|dry-run)(?=\s|$)|\s--(?:out|dry-run-steps)(?:=|\s+)\S+"
 
 
 def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +190,7 @@ def public_provenance(provenance: dict[str, Any]) -> dict[str, Any]:
     if isinstance(public.get("command"), str):
         command = re.sub(r"\s--data(?:=|\s+)\S+", "", public["command"])
         command = re.sub(r"\bHUB_MODELS_DATA=\S+\s+", "", command)
+        command = re.sub(INVOCATION_FLAGS, "", command)
         public["command"] = re.sub(r"(?<=\s)/\S*/(?=[^/\s]+)", "", command)  # absolute paths: the file name only
     return public
 
@@ -220,8 +224,6 @@ def _reproduce_line(model: GenerativeModel, command: str) -> str:
     hub-models cannot download is named by its ``--data`` placeholder."""
     if recipe_path(type(model)) is not None:
         command = re.sub(rf"\s--config(?:=|\s+)train/{re.escape(model.model_id)}\.toml(?=\s|$)", "", command)
-    # where the run was written and how it showed progress do not change what it trains
-    command = re.sub(r"\s--(?:no-progress|progress|resume)(?=\s|$)|\s--out(?:=|\s+)\S+", "", command)
     data = _data_argument(model)
     if data and not re.search(r"\s--data\b", command):
         return (

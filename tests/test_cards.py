@@ -100,12 +100,20 @@ def test_the_cards_reproduce_command_runs_as_written(cls):
         assert f"`{needs}`: your copy of the data set" in line
 
 
-def test_the_reproduce_line_keeps_only_what_changes_the_weights():
-    """Where the run was written, how it showed progress and that it was resumed do not reproduce anything: the
-    card's command drops them and keeps the rest."""
-    from hub_models.card import _reproduce_line
+def test_the_recorded_command_keeps_only_what_changes_the_weights():
+    """Where the run was written, how it showed progress, that it was resumed or dry-run and where its data lay do
+    not reproduce anything: the published provenance (config.json) and the card's command drop them, keep the rest."""
+    from hub_models.card import _reproduce_line, public_provenance
     from hub_models.registry import get_model_class
 
-    model = get_model_class("gan-toy2d")()
-    line = _reproduce_line(model, "hub-models train gan-toy2d --out runs/toy --no-progress --resume --steps 10")
-    assert line == "Reproduce with `hub-models train gan-toy2d --steps 10`.", line
+    recorded = (
+        "hub-models train gan-toy2d --out runs/toy --no-progress --resume --steps 10 --data /home/me/data "
+        "--dry-run-steps 4 --dry-run --out=x --progress --eval-every 50"
+    )
+    command = public_provenance({"command": recorded})["command"]
+    assert command == "hub-models train gan-toy2d --steps 10 --eval-every 50", command
+    line = _reproduce_line(get_model_class("gan-toy2d")(), command)
+    assert line == "Reproduce with `hub-models train gan-toy2d --steps 10 --eval-every 50`.", line
+    for path in sorted((ROOT / "hub_models" / "weights").glob("*/config.json")):
+        command = json.loads(path.read_text())["provenance"]["command"]
+        assert public_provenance({"command": command})["command"] == command, (path.parent.name, command)
