@@ -350,6 +350,7 @@ def test_the_spaces_builder(tmp_path):
             assert Image.open(__import__("io").BytesIO(fetch(picture))).format == "PNG", model_id
     finally:
         demo.stop()
+        shutil.rmtree(venv, ignore_errors=True)  # 6 GB: pytest keeps its last three runs' temp folders
 
 
 def test_a_single_face_is_shown_at_most_4x(server):
