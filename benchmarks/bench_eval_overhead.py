@@ -25,7 +25,8 @@ from bench_train_step import write_result
 
 from hub_models.engine import Trainer, resolve_training
 from hub_models.engine.evaluation import EVAL_SEED, exported_copy, isolated_rng
-from hub_models.registry import get_trainable_class
+from hub_models.locations import ASSETS
+from hub_models.registry import get_trainable_class, list_models
 
 
 def measure(model_id: str, steps: int) -> dict[str, Any]:
@@ -75,8 +76,7 @@ def measure(model_id: str, steps: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = ["dcgan-faces", "convgan-faces128", "cgan-digits", "gan-digits-mlp", "cgan-digits-mlp", "vae-digits"]
-    parser.add_argument("--models", nargs="+", default=default)
+    parser.add_argument("--models", nargs="+", default=[*list_models(), *ASSETS], help="default: every recipe")
     parser.add_argument("--steps", type=int, default=5, help="timed optimiser steps per model")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval_overhead.json")
     args = parser.parse_args()

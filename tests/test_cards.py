@@ -25,7 +25,15 @@ BUNDLED = [
 ]
 NO_CURVE = "No training curve was recorded for this checkpoint"
 # The checkpoints whose cards recorded a measured curve (turned into their curve.jsonl); the others say why not.
-WITH_CURVE = {"cgan-digits", "cgan-digits-mlp", "dcgan-faces", "gan-digits-mlp", "gan-ring8", "gan-toy2d"}
+WITH_CURVE = {
+    "cgan-digits",
+    "cgan-digits-mlp",
+    "dcgan-faces",
+    "gan-digits-mlp",
+    "gan-ring8",
+    "gan-toy2d",
+    "mnist-classifier",
+}
 
 
 def plot_area(picture: Image.Image) -> np.ndarray:
