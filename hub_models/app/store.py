@@ -30,8 +30,9 @@ _running = 0  # calls of those functions waiting or computing now in this proces
 _running_lock = threading.Lock()
 # Model calls computing at once (one per core; HUB_MODELS_DEMO_COMPUTE_SLOTS, 0: no limit). The app takes 8
 # requests at once (their Python overlaps), but 8 models decoding on 2 cores share them out, so the longest job
-# (the 100-digit grid) stretched the most: in the mixed 8-client load, two slots took its p95 from 2.0-2.9 s to
-# 1.2-1.5 s, the VAE reconstruction's from 0.26-0.32 s to 0.77-0.89 s (2 cores, another job using half of them).
+# (the 100-digit grid) stretched the most. Mixed 8-client load on 2 idle cores, p95 of faces / 100 digits / VAE:
+# one slot per core 352 / 520 / 322 ms (benchmarks/results/demo_latency.json); no limit, the same benchmark one
+# commit before the limit, 507 / 857 / 263 ms.
 COMPUTE_SLOTS = int(os.environ.get("HUB_MODELS_DEMO_COMPUTE_SLOTS", os.cpu_count() or 1))
 _compute = threading.BoundedSemaphore(COMPUTE_SLOTS) if COMPUTE_SLOTS > 0 else contextlib.nullcontext()
 
