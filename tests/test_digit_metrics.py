@@ -39,6 +39,30 @@ class _Replayer:
         return Replay()
 
 
+def test_evaluating_again_reads_each_sample_once_and_the_real_digits_not_again(tmp_path, monkeypatch):
+    """A run that evaluates as it trains measures the same real digits every time: the judge reads them at the
+    first evaluation only, and reads each sample once (its features and its label from one pass). The numbers are
+    the same either way; another seed picks other training digits for the floor: all are read anew."""
+    from hub_models.metrics.digits import digit_metrics
+    from hub_models.metrics.mnist_classifier import MnistClassifier
+
+    root = write_idx(tmp_path / "mnist")
+    read, features = [], MnistClassifier.features
+    monkeypatch.setattr(
+        MnistClassifier, "features", lambda self, images: read.append(len(images)) or features(self, images)
+    )
+    model = hub_models.get_model_class("cgan-digits-mlp")()
+    first = digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=16)
+    tests = len(load_mnist(root, "test")["labels"])
+    assert sum(read) == tests + 40 + 40, read  # the test digits, the floor's 40 training digits, the 40 samples
+    read.clear()
+    assert digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=16) == first
+    assert sum(read) == 40, read
+    read.clear()
+    digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=16, seed=1)
+    assert sum(read) == tests + 40 + 40, read
+
+
 def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):
     from hub_models.metrics.digits import digit_metrics
 

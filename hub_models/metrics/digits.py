@@ -19,15 +19,17 @@ repeat or overlap), so a run is reproducible on CPU and GPU.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch.nn import functional as F  # noqa: N812
 
 from ..errors import HubModelsError
 from ..spec import Metric, move_to
-from .mnist_classifier import ClassifierFeatures, load_classifier
+from .mnist_classifier import GivenFeatures, load_classifier
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
@@ -127,28 +129,26 @@ def digit_metrics(
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from ..data.mnist import load_mnist
-
     n = _checked_count(model, num_samples)
     judge = load_classifier()
-    # the test digits' statistics are computed once and kept across reset() (reset_real_features=False)
-    metric = FrechetInceptionDistance(feature=ClassifierFeatures(judge), normalize=False, reset_real_features=False)
-    test = load_mnist(data_root, "test")
+    real = _real_digits(judge, data_root, n, seed, chunk, train_size)
+    # the test digits' statistics are fed once and kept across reset() (reset_real_features=False)
+    metric = FrechetInceptionDistance(feature=GivenFeatures(), normalize=False, reset_real_features=False)
     counts = torch.zeros(NUM_DIGITS, dtype=torch.long)
     hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
     with torch.inference_mode():
-        real_hits = _read_test_digits(metric, judge, test["images"], test["labels"].long(), chunk)
+        for features in real.test_features:
+            metric.update(features, real=True)
         for images, asked in _samples(model, n, seed, chunk, conditional):
-            metric.update(images, real=False)
-            predicted = judge(images).argmax(1)
+            features, logits = judge.read(images)
+            metric.update(features, real=False)
+            predicted = logits.argmax(1)
             counts += torch.bincount(predicted, minlength=NUM_DIGITS)
             if asked is not None:
                 hits += torch.bincount(asked[predicted == asked], minlength=NUM_DIGITS)
         fid = float(metric.compute())
-        train = load_mnist(data_root, "train")["images"]
-        picked = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
-        floor = _distance_of_real_digits(metric, picked, chunk)
-        resized_floor = _distance_of_real_digits(metric, picked, chunk, size=train_size) if train_size else None
+        floor = _distance_to_test(metric, real.train_features)
+        resized_floor = _distance_to_test(metric, real.resized_features) if real.resized_features else None
     shares = counts.double() / n
     result: dict[str, Any] = {
         "classifier_fid": round(fid, 4),
@@ -163,7 +163,7 @@ def digit_metrics(
         result["classifier_fid_over_resized_floor"] = round(fid / resized_floor, 3)
     result["num_samples"] = n
     if conditional:
-        result |= _label_accuracy(hits, n, real_hits, test["labels"].long())
+        result |= _label_accuracy(hits, n, real.test_hits, real.test_labels)
     return result
 
 
@@ -183,26 +183,60 @@ def _checked_count(model: GenerativeModel, num_samples: int | None) -> int:
     return n
 
 
-def _read_test_digits(
-    metric: Any, judge: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, chunk: int
-) -> torch.Tensor:
-    """Feed the real test digits to ``metric`` (its reference statistics); return how many of each digit the
-    judge reads correctly."""
-    real_hits = torch.zeros(NUM_DIGITS, dtype=torch.long)
-    for i in range(0, len(images), chunk):
-        real, truth = images[i : i + chunk].float() / 255, labels[i : i + chunk]
-        metric.update(real, real=True)
-        real_hits += torch.bincount(truth[judge(real).argmax(1) == truth], minlength=NUM_DIGITS)
-    return real_hits
+class _RealDigits(NamedTuple):
+    """What the judge reads in real digits, the same for every model it measures: the test digits' features (chunk
+    by chunk) and how many of each it reads right; the features of ``n`` random training digits (the floor), and of
+    the same digits resized to ``train_size`` and back when asked."""
+
+    test_features: list[torch.Tensor]
+    test_hits: torch.Tensor
+    test_labels: torch.Tensor
+    train_features: list[torch.Tensor]
+    resized_features: list[torch.Tensor] | None
 
 
-def _distance_of_real_digits(metric: Any, digits: torch.Tensor, chunk: int, size: int | None = None) -> float:
-    """The Fréchet distance of real (uint8) digits to the test digits: the floor a perfect generator reaches;
-    ``size``: resized to size x size bilinearly first, as a model trained at that size sees them."""
+# A run that evaluates as it trains measures the same real digits at every evaluation: kept per process (~10 MB
+# each), they are read once. The key holds what they depend on: the judge's weights, where the data is, the number
+# of samples, the seed that picks the training digits, the chunking (the order of the sums) and the resize.
+_REAL_DIGITS: dict[tuple[Any, ...], _RealDigits] = {}
+
+
+def _real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None) -> _RealDigits:
+    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in judge.state_dict().values())).hexdigest()
+    key = (weights, str(data_root), os.environ.get("HUB_MODELS_DATA"), n, seed, chunk, train_size)
+    if key not in _REAL_DIGITS:
+        if len(_REAL_DIGITS) >= 4:
+            _REAL_DIGITS.pop(next(iter(_REAL_DIGITS)))
+        _REAL_DIGITS[key] = _read_real_digits(judge, data_root, n, seed, chunk, train_size)
+    return _REAL_DIGITS[key]
+
+
+@torch.inference_mode()
+def _read_real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None) -> _RealDigits:
+    from ..data.mnist import load_mnist
+
+    test = load_mnist(data_root, "test")
+    labels = test["labels"].long()
+    test_features, hits = [], torch.zeros(NUM_DIGITS, dtype=torch.long)
+    for i in range(0, len(labels), chunk):
+        truth = labels[i : i + chunk]
+        features, logits = judge.read(test["images"][i : i + chunk].float() / 255)
+        test_features.append(features)
+        hits += torch.bincount(truth[logits.argmax(1) == truth], minlength=NUM_DIGITS)
+    train = load_mnist(data_root, "train")["images"]
+    picked = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]].float() / 255
+    chunks = [picked[i : i + chunk] for i in range(0, n, chunk)]
+    resized = None
+    if train_size:  # bilinearly to train_size, as a model trained at that size saw them (the judge reads 28x28)
+        resized = [judge.features(F.interpolate(x, size=(train_size, train_size), mode="bilinear")) for x in chunks]
+    return _RealDigits(test_features, hits, labels, [judge.features(x) for x in chunks], resized)
+
+
+def _distance_to_test(metric: Any, features: list[torch.Tensor]) -> float:
+    """The Fréchet distance of ``features`` (real digits: a floor) to the test digits already in ``metric``."""
     metric.reset()  # the fake side only: the test digits' statistics stay
-    for i in range(0, len(digits), chunk):
-        real = digits[i : i + chunk].float() / 255
-        metric.update(F.interpolate(real, size=(size, size), mode="bilinear") if size else real, real=False)
+    for chunk in features:
+        metric.update(chunk, real=False)
     return float(metric.compute())
 
 

@@ -59,20 +59,22 @@ class MnistClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits over the 10 digits."""
-        return self.fc2(self.dropout2(self.features(images)))
+        return self.read(images)[1]
+
+    def read(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 128-d features and the logits of one pass (the metrics need both of every image)."""
+        features = self.features(images)
+        return features, self.fc2(self.dropout2(features))
 
 
-class ClassifierFeatures(nn.Module):
-    """The classifier's 128-d features as a torchmetrics FID/KID ``feature`` module (float images in [0, 1])."""
+class GivenFeatures(nn.Module):
+    """A torchmetrics FID ``feature`` module for the classifier's 128-d features computed beforehand (by
+    :meth:`MnistClassifier.read`, which also gives the logits): ``update`` is called with N×128 features."""
 
     num_features = 128
 
-    def __init__(self, classifier: MnistClassifier) -> None:
-        super().__init__()
-        self.classifier = classifier.eval()
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(images).double()
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features.double()
 
 
 @dataclass
