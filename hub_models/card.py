@@ -95,12 +95,17 @@ def _results(model: GenerativeModel) -> list[tuple[Any, float]]:
     ]
 
 
-def _shown(value: Any) -> str:
-    """A measured value as a table cell: 4 significant digits; per-class values as "key: value" pairs."""
+def _shown(value: Any, goal: float | None = None) -> str:
+    """A measured value as a table cell: 4 significant digits, more where 4 would show a value that misses or
+    beats its ``goal`` by a hair as the goal itself (100.035 as "100.03", not "100"); per-class values as
+    "key: value" pairs."""
     if value is None:
         return "not measured"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        digits = 4
+        while goal is not None and value != goal and float(f"{value:.{digits}g}") == goal and digits < 17:
+            digits += 1
+        return f"{value:.{digits}g}"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
     return str(value)
@@ -111,7 +116,7 @@ def _metrics_table(model: GenerativeModel) -> str:
     rows = ["| metric | value | goal | protocol |", "|---|---|---|---|"]
     for metric in model.metrics:
         value = values.get(metric.key)
-        shown = _shown(value)
+        shown = _shown(value, metric.goal)
         goal = "" if metric.goal is None else ("≥ " if metric.higher_is_better else "≤ ") + f"{metric.goal:g}"
         name = f"{metric.name} (reference, not a result of the model)" if metric.reference else metric.name
         rows.append(f"| {name} | {shown} | {goal} | {metric.protocol} |")

@@ -33,6 +33,7 @@ WITH_CURVE = {
     "gan-ring8",
     "gan-toy2d",
     "mnist-classifier",
+    "vae-digits",
 }
 
 
@@ -55,7 +56,7 @@ def test_each_card_shows_its_curve_drawn_from_its_curve_file_or_says_why_not(cls
     model = load_weights(cls, directory, device="cpu")
     assert model.training_curve == rows
     # the engine's format: step, epoch, the model's own metric keys, the best so far by its primary metric
-    declared = {metric.key for metric in cls.metrics} | {"num_samples"}
+    declared = {metric.key for metric in cls.metrics} | {"num_samples", "num_images"}  # and how many were measured
     per_epoch = model.provenance["steps"] / model.provenance["epochs"]
     metric = primary_metric(model)
     best = None
@@ -125,3 +126,11 @@ def test_the_recorded_command_keeps_only_what_changes_the_weights():
     for path in sorted((ROOT / "hub_models" / "weights").glob("*/config.json")):
         command = json.loads(path.read_text())["provenance"]["command"]
         assert public_provenance({"command": command})["command"] == command, (path.parent.name, command)
+
+
+def test_a_value_that_misses_its_goal_by_a_hair_is_not_shown_as_the_goal():
+    from hub_models.card import _shown
+
+    assert _shown(100.035, 100.0) == "100.03" and _shown(99.996, 100.0) == "99.996"
+    assert _shown(100.0, 100.0) == "100" and _shown(101.7, 100.0) == "101.7" and _shown(0.98956, 0.99) == "0.9896"
+    assert _shown(82.0054) == "82.01"
