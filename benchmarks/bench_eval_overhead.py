@@ -3,8 +3,10 @@
 For each model: the median time of one optimiser step of its recipe (``hub_models.engine.Trainer`` with the recipe's
 batch size, autocast, memory format and threads, on synthetic training data of the right shape), and the time of one
 evaluation as ``fit`` runs it (``hub_models.engine.evaluation``: a copy of the export, BatchNorm recalibrated when
-the recipe averages, the model's ``evaluate`` on ``eval_samples`` samples of the real test data). The overhead is
-``eval_s / (eval_every * step_s)``: the share of training time the recipe's evaluations add (goal: <= 10%).
+the recipe averages, the model's ``evaluate`` on ``eval_samples`` samples of the real test data), twice: the first
+also reads the real data's statistics, which the later evaluations of a run reuse. The overhead is
+``eval_s / (eval_every * step_s)`` with the second: the share of training time the recipe's evaluations add (goal:
+<= 10%); ``first_overhead`` is the first one's.
 Needs the data sets (``HUB_MODELS_DATA``; CelebA at ``$HUB_MODELS_DATA/celeba64``) and the ``[eval]`` extra.
 
     HUB_MODELS_DATA=/path/to/data nice -n -5 python benchmarks/bench_eval_overhead.py [--models dcgan-faces ...]
@@ -54,13 +56,16 @@ def measure(model_id: str, steps: int) -> dict[str, Any]:
         next(run)
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
-    start = time.perf_counter()
-    with isolated_rng(EVAL_SEED):
-        net = exported_copy(trainer)
-        model.net = net
-        samples = {"num_samples": settings.eval_samples} if settings.eval_samples else {}
-        metrics = model.evaluate(data_root, seed=EVAL_SEED, **samples)
-    eval_s = time.perf_counter() - start
+    evaluations = []  # the first reads the real data's statistics, which later ones reuse (in memory or on disk)
+    for _ in range(2):
+        start = time.perf_counter()
+        with isolated_rng(EVAL_SEED):
+            net = exported_copy(trainer)
+            model.net = net
+            samples = {"num_samples": settings.eval_samples} if settings.eval_samples else {}
+            metrics = model.evaluate(data_root, seed=EVAL_SEED, **samples)
+        evaluations.append(time.perf_counter() - start)
+    first_s, eval_s = evaluations
     return {
         "model": model_id,
         "recipe": Path(recipe.source).name,
@@ -68,8 +73,10 @@ def measure(model_id: str, steps: int) -> dict[str, Any]:
         "eval_every": settings.eval_every,
         "eval_samples": settings.eval_samples or "the model's protocol",
         "step_s": round(step_s, 4),
+        "first_eval_s": round(first_s, 2),
         "eval_s": round(eval_s, 2),
         "overhead": round(eval_s / (settings.eval_every * step_s), 4),
+        "first_overhead": round(first_s / (settings.eval_every * step_s), 4),
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, int | float)},
     }
 

@@ -42,10 +42,13 @@ class _Replayer:
 def test_evaluating_again_reads_each_sample_once_and_the_real_digits_not_again(tmp_path, monkeypatch):
     """A run that evaluates as it trains measures the same real digits every time: the judge reads them at the
     first evaluation only, and reads each sample once (its features and its label from one pass). The numbers are
-    the same either way; another seed picks other training digits for the floor: all are read anew."""
+    the same either way; another seed picks other training digits for the floor: all are read anew. Another process
+    finds them on disk (content-addressed)."""
+    from hub_models.metrics import digits
     from hub_models.metrics.digits import digit_metrics
     from hub_models.metrics.mnist_classifier import MnistClassifier
 
+    monkeypatch.setattr(digits, "CACHE", tmp_path / "cache")
     root = write_idx(tmp_path / "mnist")
     read, features = [], MnistClassifier.features
     monkeypatch.setattr(
@@ -61,6 +64,11 @@ def test_evaluating_again_reads_each_sample_once_and_the_real_digits_not_again(t
     read.clear()
     digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=16, seed=1)
     assert sum(read) == tests + 40 + 40, read
+    read.clear()
+    monkeypatch.setattr(digits, "_REAL_DIGITS", {})  # as in a new process
+    assert digit_metrics(model, data_root=root, num_samples=40, conditional=True, chunk=16) == first
+    assert sum(read) == 40, read
+    assert len(list((tmp_path / "cache").glob("real-*.safetensors"))) == 2
 
 
 def test_digit_protocol_reports_every_number_on_a_tiny_data_set(tmp_path):

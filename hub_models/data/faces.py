@@ -22,7 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from ..utils import atomic_path
+from ..utils import atomic_path, cache_dir
 
 # the terms every model trained on these faces states on its card
 CELEBA_NOTE = (
@@ -30,7 +30,7 @@ CELEBA_NOTE = (
     "weights may reproduce features of people in the training set."
 )
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-CACHE = Path(os.environ.get("HUB_MODELS_CACHE", Path.home() / ".cache" / "hub_models")) / "faces"
+CACHE = cache_dir("faces")
 
 
 def _square(img: Image.Image, size: int) -> np.ndarray:

@@ -25,10 +25,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch.nn import functional as F  # noqa: N812
 
 from ..errors import HubModelsError
 from ..spec import Metric, move_to
+from ..utils import atomic_path, cache_dir
 from .mnist_classifier import GivenFeatures, load_classifier
 
 if TYPE_CHECKING:
@@ -195,10 +197,12 @@ class _RealDigits(NamedTuple):
     resized_features: list[torch.Tensor] | None
 
 
-# A run that evaluates as it trains measures the same real digits at every evaluation: kept per process (~10 MB
-# each), they are read once. The key holds what they depend on: the judge's weights, where the data is, the number
-# of samples, the seed that picks the training digits, the chunking (the order of the sums) and the resize.
+# A run that evaluates as it trains measures the same real digits at every evaluation: they are read once per
+# process (~10 MB kept) and once per machine (~/.cache/hub_models/digits, content-addressed like the FID cache). The
+# key holds what they depend on: the judge's weights, the digits themselves (the test split and the training digits
+# the seed picks), the chunking (the order of the sums) and the resize.
 _REAL_DIGITS: dict[tuple[Any, ...], _RealDigits] = {}
+CACHE = cache_dir("digits")
 
 
 def _real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None) -> _RealDigits:
@@ -207,15 +211,50 @@ def _real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, trai
     if key not in _REAL_DIGITS:
         if len(_REAL_DIGITS) >= 4:
             _REAL_DIGITS.pop(next(iter(_REAL_DIGITS)))
-        _REAL_DIGITS[key] = _read_real_digits(judge, data_root, n, seed, chunk, train_size)
+        _REAL_DIGITS[key] = _cached_real_digits(judge, weights, data_root, n, seed, chunk, train_size)
     return _REAL_DIGITS[key]
 
 
-@torch.inference_mode()
-def _read_real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None) -> _RealDigits:
+def _cached_real_digits(
+    judge: Any, weights: str, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None
+) -> _RealDigits:
     from ..data.mnist import load_mnist
 
     test = load_mnist(data_root, "test")
+    train = load_mnist(data_root, "train")["images"]
+    picked = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]]
+    digest = hashlib.sha256(weights.encode())
+    for part in (test["images"], test["labels"], picked):
+        digest.update(part.numpy().tobytes())
+    path = CACHE / f"real-{digest.hexdigest()[:16]}-{chunk}-{train_size or 28}.safetensors"
+    if path.is_file():
+        stored = load_file(str(path))
+        resized = stored.get("resized_features")
+        return _RealDigits(
+            list(stored["test_features"].split(chunk)),
+            stored["test_hits"],
+            stored["test_labels"],
+            list(stored["train_features"].split(chunk)),
+            None if resized is None else list(resized.split(chunk)),
+        )
+    real = _read_real_digits(judge, test, picked, chunk, train_size)
+    tensors = {
+        "test_features": torch.cat(real.test_features),
+        "test_hits": real.test_hits,
+        "test_labels": real.test_labels,
+        "train_features": torch.cat(real.train_features),
+    }
+    if real.resized_features is not None:
+        tensors["resized_features"] = torch.cat(real.resized_features)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    return real
+
+
+@torch.inference_mode()
+def _read_real_digits(
+    judge: Any, test: dict[str, torch.Tensor], picked: torch.Tensor, chunk: int, train_size: int | None
+) -> _RealDigits:
     labels = test["labels"].long()
     test_features, hits = [], torch.zeros(NUM_DIGITS, dtype=torch.long)
     for i in range(0, len(labels), chunk):
@@ -223,9 +262,7 @@ def _read_real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int,
         features, logits = judge.read(test["images"][i : i + chunk].float() / 255)
         test_features.append(features)
         hits += torch.bincount(truth[logits.argmax(1) == truth], minlength=NUM_DIGITS)
-    train = load_mnist(data_root, "train")["images"]
-    picked = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]].float() / 255
-    chunks = [picked[i : i + chunk] for i in range(0, n, chunk)]
+    chunks = [picked[i : i + chunk].float() / 255 for i in range(0, len(picked), chunk)]
     resized = None
     if train_size:  # bilinearly to train_size, as a model trained at that size saw them (the judge reads 28x28)
         resized = [judge.features(F.interpolate(x, size=(train_size, train_size), mode="bilinear")) for x in chunks]

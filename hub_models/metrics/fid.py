@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,13 +24,13 @@ from torch.nn import functional as F  # noqa: N812
 
 from ..errors import HubModelsError
 from ..spec import Metric
-from ..utils import atomic_path
+from ..utils import atomic_path, cache_dir
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
 
 SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-CACHE = Path(os.environ.get("HUB_MODELS_CACHE", Path.home() / ".cache" / "hub_models")) / "fid"
+CACHE = cache_dir("fid")
 RESIZE_RULE = "bilinear resize to 299x299 (align_corners=False, no antialias), scaled to [-1, 1]"
 
 
