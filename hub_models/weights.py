@@ -175,10 +175,20 @@ def hub_errors(doing: str, repo_id: str, revision: str | None = None) -> Iterato
         hint = " (log in with `hf auth login` or set HF_TOKEN to a write token)" if status in (401, 403) else ""
         raise WeightsError(f"{doing} failed: {str(exc).splitlines()[0]}{hint}") from None
     except _transport_errors() as exc:
-        raise WeightsError(
-            f"cannot reach the Hugging Face Hub while {doing} ({type(exc).__name__}): check the network or HF_ENDPOINT "
-            "and retry; offline, use the local copies or a local checkpoint directory"
-        ) from None
+        raise WeightsError(_unreachable(doing, exc)) from None
+    except ValueError as exc:
+        # huggingface_hub >= 2.5 wraps the connection error of a forced download: "Force download failed due to
+        # the above error"
+        if not isinstance(exc.__cause__, _transport_errors()):
+            raise
+        raise WeightsError(_unreachable(doing, exc.__cause__)) from None
+
+
+def _unreachable(doing: str, exc: Exception) -> str:
+    return (
+        f"cannot reach the Hugging Face Hub while {doing} ({type(exc).__name__}): check the network or HF_ENDPOINT "
+        "and retry; offline, use the local copies or a local checkpoint directory"
+    )
 
 
 def read_config(directory: Path, model_cls: type[GenerativeModel]) -> dict[str, Any]:
