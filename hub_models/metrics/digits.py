@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F  # noqa: N812
 
+from ..engine.distributed import state_digest
 from ..errors import HubModelsError
 from ..spec import Metric, move_to
 from ..utils import atomic_path, cache_dir
@@ -206,7 +207,7 @@ CACHE = cache_dir("digits")
 
 
 def _real_digits(judge: Any, data_root: Any, n: int, seed: int, chunk: int, train_size: int | None) -> _RealDigits:
-    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in judge.state_dict().values())).hexdigest()
+    weights = state_digest(judge)
     key = (weights, str(data_root), os.environ.get("HUB_MODELS_DATA"), n, seed, chunk, train_size)
     if key not in _REAL_DIGITS:
         if len(_REAL_DIGITS) >= 4:
