@@ -14,8 +14,10 @@ uint8 images:
 The variants of a model take turns step by step (one round: the matmul rate, then one step of each), and
 ``seconds_vs_first_variant`` is the median of the per-round ratios to the plain step. Variants: ``d_weight_grads``
 is the step with G's update computing D's weight gradients too (as before ``gan_steps.frozen``: more work, counted
-in its own operation count); for dcgan-faces, ``convolutions`` is the step without the engine's matrix-product path
-for its first and last layers (``hub_models.matmul_convs``); for convgan-faces128 the variant ``polyphase``: the
+in its own operation count); for dcgan-faces, ``convolutions`` is the step without the engine's matrix-product paths
+(``hub_models.matmul_convs``: its first and last layers as one product each, its 4x4 <-> 8x8 layers as im2col and a
+product) and ``direct_small_maps`` the step with only the first of them (the 4x4 <-> 8x8 layers as oneDNN's direct
+convolutions); for convgan-faces128 the variant ``polyphase``: the
 same parameters (state-dict names and weights), with each 8x8 stride-2 transposed convolution of G computed as one
 4x4 stride-1 convolution with 4x the output channels and a pixel shuffle (its four output phases), and each 8x8
 stride-2 convolution of D as a pixel unshuffle and one 4x4 stride-1 convolution with 4x the input channels (its four
@@ -46,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 from torch.utils.flop_counter import FlopCounterMode
 
+from hub_models import matmul_convs
 from hub_models.engine import Trainer, resolve_training
 from hub_models.matmul_convs import MatmulConv2d, MatmulConvTranspose2d
 from hub_models.models import gan_steps
@@ -159,7 +162,8 @@ def measure(model_id: str, variants: list[str], steps: int, compile_: bool) -> l
 
     def step(variant: str) -> float:
         frozen = d_weight_grads if variant == "d_weight_grads" else gan_steps.frozen
-        with mock.patch.object(gan_steps, "frozen", frozen):
+        small_map = 0 if variant == "direct_small_maps" else matmul_convs.SMALL_MAP
+        with mock.patch.object(gan_steps, "frozen", frozen), mock.patch.object(matmul_convs, "SMALL_MAP", small_map):
             start = time.perf_counter()
             losses = next(runs[variant])
             float(losses["loss_d"].detach())  # the step's work is done (a CPU runs it eagerly anyway)
@@ -215,7 +219,8 @@ def main() -> None:
 
     runs = []
     for model_id in args.models:
-        variants = ["plain", "d_weight_grads", "polyphase" if model_id == "convgan-faces128" else "convolutions"]
+        variants = ["plain", "d_weight_grads"]
+        variants += ["polyphase"] if model_id == "convgan-faces128" else ["convolutions", "direct_small_maps"]
         for compile_ in [False, True] if args.compile else [False]:
             runs += measure(model_id, variants, args.steps, compile_)
             print(json.dumps(runs[-len(variants) :]), flush=True)

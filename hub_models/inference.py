@@ -7,7 +7,8 @@
   one convolution (torch's ``fuse_conv_bn_eval``; the BatchNorm becomes an ``nn.Identity``). In float32 this is
   exact up to rounding: a DCGAN generator loses a third of its layers on the CPU path;
 - computes a transposed convolution of a 1x1 input and a convolution whose kernel covers its input as the one
-  matrix product each is (``hub_models.matmul_convs``: a DCGAN's first and last layers);
+  matrix product each is, and on the CPU convolutions on 4x4 maps as im2col and a product
+  (``hub_models.matmul_convs``: a DCGAN's first, second and last layers);
 - runs channels_last on the CPU (oneDNN's fast layout for convolutions);
 - optionally runs in ``dtype`` (bfloat16: about 3x faster on CPUs with AVX512-BF16/AMX, pixels within a few
   /255; offer it only for dtypes in the model's ``reduced_precision``). Floating-point inputs of the network's

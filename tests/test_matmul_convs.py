@@ -1,8 +1,10 @@
-"""The matrix-product fast path of a DCGAN's first and last layers: same parameters, same numbers, same gradients."""
+"""The matrix-product fast paths (a DCGAN's first and last layers, convolutions on small maps): same parameters, same
+numbers, same gradients."""
 
 from __future__ import annotations
 
 import copy
+from unittest import mock
 
 import pytest
 import torch
@@ -25,6 +27,11 @@ def _pair(layer: nn.Module) -> tuple[nn.Module, nn.Module]:
         (nn.ConvTranspose2d(10, 6, 3, 2, 0, bias=True), (5, 10, 1, 1)),  # any stride, with a bias
         (nn.Conv2d(6, 1, 4, 1, 0, bias=False), (5, 6, 4, 4)),  # a DCGAN's final score
         (nn.Conv2d(6, 3, (4, 2), 2, 0, bias=True), (5, 6, 4, 2)),  # a non-square kernel covering its input
+        (nn.ConvTranspose2d(12, 6, 4, 2, 1, bias=False), (5, 12, 4, 4)),  # a DCGAN's 4x4 -> 8x8 layer
+        (nn.Conv2d(6, 12, 4, 2, 1, bias=False), (5, 6, 8, 8)),  # a DCGAN's 8x8 -> 4x4 layer
+        (nn.ConvTranspose2d(4, 6, (3, 2), (2, 1), (1, 0), bias=True), (5, 4, 3, 2)),  # any kernel, stride, padding
+        (nn.Conv2d(4, 6, (3, 2), (1, 2), (0, 1), bias=True), (5, 4, 5, 5)),  # output 3x3 from a 5x5 input
+        (nn.Conv2d(4, 6, 3, 2, 0, bias=False), (5, 4, 8, 8)),  # a stride that leaves the last row and column out
     ],
 )
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -54,10 +61,11 @@ def test_the_product_matches_the_convolution_in_value_and_gradient(layer, shape,
 @pytest.mark.parametrize(
     ("layer", "shape"),
     [
-        (nn.ConvTranspose2d(4, 4, 4, 2, 1), (2, 4, 3, 3)),  # a larger input: the convolution itself
-        (nn.ConvTranspose2d(4, 4, 4, 1, 1), (2, 4, 1, 1)),  # padding
-        (nn.Conv2d(4, 4, 4, 2, 1), (2, 4, 4, 4)),  # padding
-        (nn.Conv2d(4, 4, 3, 1, 0), (2, 4, 5, 5)),  # a kernel smaller than the input
+        (nn.ConvTranspose2d(4, 4, 4, 2, 1), (2, 4, 5, 5)),  # an input of over 16 positions
+        (nn.Conv2d(4, 4, 4, 2, 1), (2, 4, 10, 10)),  # an output of over 16 positions
+        (nn.Conv2d(4, 4, 3, 1, 0, groups=2), (2, 4, 5, 5)),  # groups
+        (nn.Conv2d(4, 4, 3, 1, 0, dilation=2), (2, 4, 6, 6)),  # dilation
+        (nn.Conv2d(4, 4, 3, 1, 1, padding_mode="reflect"), (2, 4, 3, 3)),  # another padding mode
     ],
 )
 def test_other_shapes_run_the_convolution_unchanged(layer, shape):
@@ -86,3 +94,22 @@ def test_a_dcgan_generator_gives_the_same_faces_either_way():
     z = torch.randn(4, 100, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(fast(z), plain(z), rtol=1e-5, atol=1e-5)
+
+
+def test_small_maps_take_the_product_on_the_cpu():
+    """A DCGAN's 4x4 -> 8x8 and 8x8 -> 4x4 layers (oneDNN's slowest on the CPU) never reach the direct convolution."""
+    from torch.nn import functional
+
+    up = use_matmul_convs(nn.ConvTranspose2d(16, 8, 4, 2, 1, bias=False))
+    down = use_matmul_convs(nn.Conv2d(8, 16, 4, 2, 1, bias=False))
+    x = torch.randn(3, 16, 4, 4, requires_grad=True)
+    refuse = {"side_effect": AssertionError("the direct convolution ran")}
+    with (
+        mock.patch.object(functional, "conv2d", **refuse),
+        mock.patch.object(functional, "conv_transpose2d", **refuse),
+        torch.autocast("cpu", dtype=torch.bfloat16),
+    ):
+        y = down(up(x))
+        y.float().sum().backward()
+    assert y.shape == (3, 16, 4, 4) and y.dtype == torch.bfloat16
+    assert x.grad is not None and up.weight.grad is not None and down.weight.grad is not None

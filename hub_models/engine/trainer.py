@@ -132,7 +132,7 @@ class Trainer:
         self.setup = model.setup_training(self.device)
         self.raw_nets = dict(self.setup.nets)  # unwrapped modules: these are checkpointed
         for net in self.raw_nets.values():
-            use_matmul_convs(net)  # exact: a 1x1 latent's or a whole-input convolution as one matrix product
+            use_matmul_convs(net)  # exact: convolutions as matrix products where oneDNN is slow (1x1 / 4x4 maps)
             if settings.channels_last:
                 net.to(memory_format=torch.channels_last)
 
