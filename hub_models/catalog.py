@@ -2,7 +2,7 @@
 
 A model's facts (its output, declared inputs, card summary, declared Hub repo) live on its class, and importing
 any plugin imports torch (seconds). The first listing imports them all through the registry and keeps the facts in
-``$XDG_CACHE_HOME/hub_models/catalog.json`` (default ``~/.cache``), under a fingerprint of the installed entry
+``catalog.json`` in hub-models' cache (``locations.cache_dir``), under a fingerprint of the installed entry
 points (name, target, distribution and version) and of every ``.py`` file of the packages that provide them
 (path, size, modification time). A later listing with the same fingerprint reads the file and imports nothing
 but the standard library; any install, uninstall or edit of a plugin changes the fingerprint and lists afresh.
@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
-import os
 import types
 from pathlib import Path
 from typing import Any
@@ -58,8 +57,7 @@ class Catalog:
 
 
 def cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hub_models" / "catalog.json"
+    return locations.cache_dir("catalog.json")
 
 
 def fingerprint() -> str:

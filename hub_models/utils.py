@@ -50,11 +50,6 @@ def _default_permissions(target: Path) -> None:
             p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
 
 
-def cache_dir(name: str) -> Path:
-    """Where hub-models keeps what it computed once (``$HUB_MODELS_CACHE``, default ``~/.cache/hub_models``)."""
-    return Path(os.environ.get("HUB_MODELS_CACHE", Path.home() / ".cache" / "hub_models")) / name
-
-
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/"auto" → CUDA when available, else CPU; otherwise the named device, checked."""
     from .errors import HubModelsError

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# hub-models' own cache (catalog, FID and digit statistics, decoded faces; ``locations.cache_dir``) is a fresh
+# folder per test session, set before any hub_models module reads it: nothing read from or left in the user's.
+_SESSION_CACHE = tempfile.mkdtemp(prefix="hub_models_test_cache_")
+os.environ["HUB_MODELS_CACHE"] = _SESSION_CACHE
+atexit.register(shutil.rmtree, _SESSION_CACHE, ignore_errors=True)
 
 # huggingface_hub resolves these paths from the environment once, at import time (huggingface_hub.constants);
 # the fixtures below patch both the variables and the module attributes.

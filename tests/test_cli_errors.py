@@ -218,7 +218,7 @@ def test_version_help_and_a_repeated_list_do_not_import_torch(tmp_path):
         "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
         "print('torch' in sys.modules, len(out.getvalue()) > 0)"
     )
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env = {**os.environ, "HUB_MODELS_CACHE": str(tmp_path)}
     subprocess.run([sys.executable, "-P", "-m", "hub_models.cli", "list"], env=env, check=True, capture_output=True)
     for args in (["--version"], ["--help"], ["generate", "--help"], ["list"]):
         proc = subprocess.run([sys.executable, "-P", "-c", probe, *args], capture_output=True, text=True, env=env)
@@ -230,7 +230,7 @@ def test_list_has_a_header_and_aligned_columns(tmp_path):
         [sys.executable, "-P", "-m", "hub_models.cli", "list"],
         capture_output=True,
         text=True,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+        env={**os.environ, "HUB_MODELS_CACHE": str(tmp_path)},
     )
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["MODEL", "OUTPUT", "INPUTS", "WEIGHTS", "PACKAGE", "SUMMARY"]

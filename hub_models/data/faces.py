@@ -22,7 +22,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from ..utils import atomic_path, cache_dir
+from ..locations import cache_dir
+from ..utils import atomic_path
 
 # the terms every model trained on these faces states on its card
 CELEBA_NOTE = (

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..locations import cache_dir
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -120,7 +121,7 @@ def load_mnist(root: str | Path | None, split: str = "train", name: str = "mnist
 def _download(name: str) -> Path:
     import torchvision
 
-    target = Path.home() / ".cache" / "hub_models" / "data"  # only with no directory given (see find_root)
+    target = cache_dir("data")  # only with no directory given (see find_root)
     cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
     try:
         cls(str(target), train=True, download=True)

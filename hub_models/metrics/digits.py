@@ -30,8 +30,9 @@ from torch.nn import functional as F  # noqa: N812
 
 from ..engine.distributed import state_digest
 from ..errors import HubModelsError
+from ..locations import cache_dir
 from ..spec import Metric, move_to
-from ..utils import atomic_path, cache_dir
+from ..utils import atomic_path
 from .mnist_classifier import GivenFeatures, load_classifier
 
 if TYPE_CHECKING:

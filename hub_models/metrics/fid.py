@@ -23,8 +23,9 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from ..errors import HubModelsError
+from ..locations import cache_dir
 from ..spec import Metric
-from ..utils import atomic_path, cache_dir
+from ..utils import atomic_path
 
 if TYPE_CHECKING:
     from ..contract import GenerativeModel
