@@ -9,7 +9,13 @@ uint8 images:
 - its time: the median of ``--steps`` steps after two warm-up steps;
 - its rate (TFLOP/s) as a fraction of the bfloat16 matrix-multiply rate of this machine on the same threads (a
   2048x2048 @ 2048x2048 bf16 product), measured for ~0.3 s before each round of steps: each step gets its own
-  fraction, and the median of those is reported, so a load that comes and goes affects both sides of a ratio.
+  fraction, and the median of those is reported, so a load that comes and goes affects both sides of a ratio;
+- its limit for its own shapes: every convolution pass and matrix product the step runs (recorded by a
+  ``TorchDispatchMode``) as a plain bf16 matrix product of the same sizes (a convolution as its im2col product:
+  rows = output positions, inner = input channels x kernel taps; its two gradients as that product's transposes),
+  timed in each round. ``fraction_of_own_products`` is their total time over the step's (the median per round): the
+  step against what it would take if each of its products ran as fast as a matrix product of its sizes does here,
+  with the elementwise work (normalisation, activations, Adam, the EMA) free.
 
 The variants of a model take turns step by step (one round: the matmul rate, then one step of each), and
 ``seconds_vs_first_variant`` is the median of the per-round ratios to the plain step. Variants: ``d_weight_grads``
@@ -46,6 +52,7 @@ from unittest import mock
 import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from hub_models import matmul_convs
@@ -66,6 +73,55 @@ def matmul_rate(seconds: float = 0.3, n: int = 2048) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e12
+
+
+class ProductShapes(TorchDispatchMode):
+    """Records, as (rows, inner, columns) triples, the matrix product each convolution pass and product would be."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, int, int]] = []
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        aten = torch.ops.aten
+        if func in (aten.mm.default, aten.addmm.default):
+            a, b = args[-2:]
+            self.shapes.append((a.shape[0], a.shape[1], b.shape[1]))
+        elif func is aten.convolution.default:
+            x, w, transposed = args[0], args[1], args[6]
+            self.shapes.append(_conv_product(x, w, out, transposed))
+        elif func is aten.convolution_backward.default:
+            grad, x, w, transposed, mask = args[0], args[1], args[2], args[7], args[10]
+            rows, inner, cols = _conv_product(x, w, grad, transposed)
+            if mask[0]:  # the input's gradient: grad [rows x cols] @ weight^T [cols x inner]
+                self.shapes.append((rows, cols, inner))
+            if mask[1]:  # the weight's: im2col^T [inner x rows] @ grad [rows x cols]
+                self.shapes.append((inner, rows, cols))
+        return out
+
+
+def _conv_product(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, transposed: bool) -> tuple[int, int, int]:
+    """A convolution x -> y as its im2col product; a transposed one as the product before col2im."""
+    if transposed:  # w: [in, out, kh, kw]; one row per input position, one column per (output channel, tap)
+        return x.shape[0] * x.shape[2] * x.shape[3], w.shape[0], w[0].numel()
+    return y.shape[0] * y.shape[2] * y.shape[3], w[0].numel(), w.shape[0]  # w: [out, in, kh, kw]
+
+
+def products_seconds(shapes: list[tuple[int, int, int]]) -> float:
+    """The time of the given bf16 matrix products, each run once (the first round is the warm-up)."""
+    total = 0.0
+    for rows, inner, cols in shapes:
+        # constant operands: filled at memory speed (randn of convgan's largest ones takes seconds); the values do
+        # not change a product's time
+        a, b = (
+            torch.full((rows, inner), 0.5, dtype=torch.bfloat16),
+            torch.full((inner, cols), 0.5, dtype=torch.bfloat16),
+        )
+        start = time.perf_counter()
+        a @ b
+        total += time.perf_counter() - start
+    return total
 
 
 class PolyphaseConvTranspose2d(nn.ConvTranspose2d):
@@ -169,17 +225,22 @@ def measure(model_id: str, variants: list[str], steps: int, compile_: bool) -> l
             float(losses["loss_d"].detach())  # the step's work is done (a CPU runs it eagerly anyway)
             return time.perf_counter() - start
 
-    flops = {}
+    flops, products = {}, {}
     for variant in variants:
         for _ in range(2):  # warm-up (and compilation)
             step(variant)
         with FlopCounterMode(display=False) as counter:
             step(variant)
         flops[variant] = counter.get_total_flops()
+        with ProductShapes() as recorder:
+            step(variant)
+        products[variant] = recorder.shapes
     times: dict[str, list[float]] = {variant: [] for variant in variants}
-    rates = []
+    rates, own_products = [], {variant: [] for variant in variants}
     for _ in range(steps):
         rates.append(matmul_rate())  # the machine's limit now, just before this round of steps
+        for variant in variants:
+            own_products[variant].append(products_seconds(products[variant]))
         for variant in variants:
             times[variant].append(step(variant))
     results = []
@@ -198,6 +259,10 @@ def measure(model_id: str, variants: list[str], steps: int, compile_: bool) -> l
                 "images_per_s": round(trainers[variant].settings.batch_size / seconds, 2),
                 "bf16_matmul_tflops_per_round": [round(r, 3) for r in rates],
                 "fraction_of_bf16_matmul": round(statistics.median(fractions), 3),
+                "own_products_seconds": round(statistics.median(own_products[variant]), 4),
+                "fraction_of_own_products": round(
+                    statistics.median(p / t for p, t in zip(own_products[variant], times[variant], strict=True)), 3
+                ),
                 "fraction_per_step": [round(f, 3) for f in fractions],
                 "seconds_vs_first_variant": round(
                     statistics.median(t / t0 for t, t0 in zip(times[variant], times[variants[0]], strict=True)), 3

@@ -14,9 +14,9 @@ float32 and bfloat16):
   direct convolutions over positions, and 16 positions leave its matrix units idle: on this project's CPU (AMX bf16,
   batch 128) those two layers ran at 0.05-0.15 TFLOP/s where a matrix product runs at 0.4-1.1. Written as im2col
   (each output's input window as one row) and one product, with the product's transpose for the gradients, the
-  forward + backward of each took 2.5-3.6x less time and a DCGAN training step ~20-28% less
-  (``benchmarks/bench_train_step.py``). On 8x8 maps the two are even, and on larger maps the im2col copies cost more
-  than they save, so those stay oneDNN's.
+  forward + backward of each took 2.5-3.6x less time, and a DCGAN training step on two threads took 1.2-1.4x as long
+  with the direct convolutions (``benchmarks/bench_train_step.py``, variant ``direct_small_maps``). On 8x8 maps the
+  two are even, and on larger maps the im2col copies cost more than they save, so those stay oneDNN's.
 
 ``use_matmul_convs(net)`` changes, in place, the class of every plain ``nn.ConvTranspose2d`` / ``nn.Conv2d`` of
 ``net`` to a subclass whose ``forward`` takes a product when the input has such a shape (and the layer has no groups,
