@@ -2,7 +2,7 @@
 
 A model's facts (its output, declared inputs, card summary, declared Hub repo) live on its class, and importing
 any plugin imports torch (seconds). The first listing imports them all through the registry and keeps the facts in
-``catalog.json`` in hub-models' cache (``locations.cache_dir``), under a fingerprint of the installed entry
+``catalog.json`` in hub-models' cache (``hub_models.cache``), under a fingerprint of the installed entry
 points (name, target, distribution and version) and of every ``.py`` file of the packages that provide them
 (path, size, modification time). A later listing with the same fingerprint reads the file and imports nothing
 but the standard library; any install, uninstall or edit of a plugin changes the fingerprint and lists afresh.
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import locations
+from .cache import cache_dir
 
 FORMAT = 1  # bump when the kept facts change
 
@@ -57,7 +58,7 @@ class Catalog:
 
 
 def cache_file() -> Path:
-    return locations.cache_dir("catalog.json")
+    return cache_dir("catalog.json")
 
 
 def fingerprint() -> str:

@@ -5,8 +5,7 @@
 - its Hub repo (``hub_repo_id``: its declared ``hub_repo``, or ``<org>/<model_id>`` with the org from
   ``HUB_MODELS_ORG``, default ``hub-models``) and pinned revision (``pinned_revision``: its declared
   ``hub_revision``, or the tag ``v<version of the distribution that provides it>``, which ``publish`` creates);
-- its local copy (``<package>/weights/<model_id>/``), its training recipe, and the file names of the Hub layout;
-- where hub-models keeps what it computed or downloaded once (``cache_dir``).
+- its local copy (``<package>/weights/<model_id>/``), its training recipe, and the file names of the Hub layout.
 
 :mod:`hub_models.registry` loads the classes from the same entry points; the weights code and the card writer
 need only these facts, so they sit below the registry.
@@ -55,15 +54,6 @@ DEFAULT_ORG = "hub-models"
 ORG_ENV = "HUB_MODELS_ORG"
 CLASSIFIER_ENV = "HUB_MODELS_CLASSIFIER"  # a local copy of the digit metrics' MNIST classifier (`eval --classifier`)
 ASSETS = ("mnist-classifier",)  # published and downloaded with the models; not plugins, so not in list_models()
-
-
-def cache_dir(name: str) -> Path:
-    """``name``'s folder in hub-models' cache: ``$HUB_MODELS_CACHE``, else ``$XDG_CACHE_HOME/hub_models``, else
-    ``~/.cache/hub_models`` (the plugin catalog, downloaded MNIST, FID and digit statistics, decoded faces)."""
-    root = os.environ.get("HUB_MODELS_CACHE")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hub_models"
-    return Path(root) / name
 
 
 def dist_name(ep: importlib.metadata.EntryPoint) -> str:

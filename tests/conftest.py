@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# hub-models' own cache (catalog, FID and digit statistics, decoded faces; ``locations.cache_dir``) is a fresh
+# hub-models' own cache (catalog, FID and digit statistics, decoded faces; ``hub_models.cache``) is a fresh
 # folder per test session, set before any hub_models module reads it: nothing read from or left in the user's.
 _SESSION_CACHE = tempfile.mkdtemp(prefix="hub_models_test_cache_")
 os.environ["HUB_MODELS_CACHE"] = _SESSION_CACHE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub_models import catalog
-from hub_models.locations import cache_dir
+from hub_models.cache import cache_dir
 
 
 def test_one_cache_folder_for_everything_kept(monkeypatch, tmp_path):

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..cache import cache_dir
 from ..errors import DataError
-from ..locations import cache_dir
 from ..utils import atomic_path
 
 # the terms every model trained on these faces states on its card

@@ -28,9 +28,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F  # noqa: N812
 
+from ..cache import cache_dir
 from ..engine.distributed import state_digest
 from ..errors import HubModelsError
-from ..locations import cache_dir
 from ..spec import Metric, move_to
 from ..utils import atomic_path
 from .mnist_classifier import GivenFeatures, load_classifier

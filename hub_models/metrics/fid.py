@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from ..cache import cache_dir
 from ..errors import HubModelsError
-from ..locations import cache_dir
 from ..spec import Metric
 from ..utils import atomic_path
 
