@@ -72,6 +72,7 @@ class Metric:
     goal: float | None = None
     reference: bool = False  # a number about the data (e.g. real vs real), shown for scale, never a model result
     data: str = ""  # e.g. "CELEBA64_DIR": the card's eval command passes ``--data CELEBA64_DIR``
+    scale: Literal["linear", "nines"] = "linear"  # its training curve's y axis ("nines": a share that climbs to 1)
 
     def meets_goal(self, value: float) -> bool:
         if self.goal is None:
@@ -193,7 +194,7 @@ def primary_metric(model: Any) -> Metric | None:
 def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str) -> Any:
     """``metric`` over the optimiser steps of a training curve's ``rows`` (curve.jsonl), as a PIL picture with
     labelled axes; None when the rows hold no value of it."""
-    from .images import render_curve
+    from .images import nines, render_curve
 
     if metric is None:
         return None
@@ -206,11 +207,15 @@ def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str)
     best = values.index(max(values) if metric.higher_is_better else min(values))  # ties: the earliest, as a run
     counts = {row["num_samples"] for row in rows if isinstance(row.get("num_samples"), int)}
     samples = f"{counts.pop():,} samples a point; " if len(counts) == 1 else ""
+    heights = [nines(v) for v in values] if metric.scale == "nines" else [0.0]
+    scale = "nines" if max(heights) - min(heights) >= 1 else "linear"  # a curve within one nine reads best linear
+    axis = "; axis: 0.9, 0.99, 0.999 equally spaced" if scale == "nines" else ""
     return render_curve(
         [p[0] for p in points],
         values,
         x_label="optimiser step",
         y_label=metric.name,
-        title=f"{title}: {metric.name} during training\n{samples}{better} is better; ringed: the best",
+        title=f"{title}: {metric.name} during training\n{samples}{better} is better; ringed: the best{axis}",
         best=best,
+        scale=scale,
     )

@@ -13,6 +13,7 @@ from test_dist import ROOT
 
 import hub_models
 from hub_models.cli_args import build_parser
+from hub_models.images import render_curve
 from hub_models.locations import CURVE_NAME, CURVE_PICTURE, bundled_dir, has_local_copy
 from hub_models.models.mnist_classifier import MnistClassifierModel
 from hub_models.spec import curve_picture, primary_metric
@@ -90,6 +91,32 @@ def test_the_curve_picture_labels_its_axes_and_rings_the_best_point():
     width = picture.shape[1]
     # the ring sits on the third of four evenly spaced steps (the lowest FID): two thirds across the axes
     assert red.sum() > 20 and abs(xs.mean() - (84 + (width - 84 - 24) * 2 / 3)) < 3
+
+
+def test_an_accuracy_curve_spreads_its_nines_and_stays_linear_within_one():
+    """A label accuracy that climbs from 12% to 99.3% is drawn with 0.9, 0.99, 0.999 equally spaced (its last epochs,
+    98.9% to 99.3%, would be one flat line on a linear axis); one that stays within a nine is drawn linear."""
+    from hub_models.spec import Metric
+
+    def gridlines(picture) -> list[int]:  # rows of the plot area crossed by a horizontal grey grid line
+        pixels = np.asarray(picture.convert("RGB")).astype(int)[:, 100:600]
+        return [y for y in range(len(pixels)) if ((pixels[y] == 225).all(axis=1)).mean() > 0.5]
+
+    accuracy = Metric("label_accuracy", "label accuracy", protocol="", higher_is_better=True, scale="nines")
+    linear = Metric("label_accuracy", "label accuracy", protocol="", higher_is_better=True)
+    rows = [{"step": 468 * k, "label_accuracy": v} for k, v in enumerate([0.12, 0.83, 0.97, 0.989, 0.993], 1)]
+    spread = curve_picture(rows, accuracy, "toy")
+    ys = gridlines(spread)[::-1]  # bottom to top: the ticks 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995 (0 is the frame)
+    heights = [-np.log10(1 - v) for v in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)]
+    assert len(ys) == len(heights), ys
+    slope, offset = np.polyfit(heights, ys, 1)
+    assert np.abs(np.polyval((slope, offset), heights) - ys).max() < 1.5 and slope < -100  # one nine: > 100 px
+    close = [{"step": 468 * k, "label_accuracy": v} for k, v in enumerate([0.9775, 0.989, 0.993], 1)]
+    assert np.array_equal(
+        np.asarray(curve_picture(close, accuracy, "t")), np.asarray(curve_picture(close, linear, "t"))
+    )
+    with pytest.raises(ValueError, match="'linear' or 'nines'"):
+        render_curve([1.0], [0.5], "x", "y", scale="log")
 
 
 @pytest.mark.parametrize("cls", BUNDLED, ids=lambda cls: cls.model_id)

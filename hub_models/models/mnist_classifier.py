@@ -87,6 +87,7 @@ class MnistClassifierModel(ClassifierCheckpoint):
             "share of the 10,000 official MNIST test images classified correctly",
             higher_is_better=True,
             goal=0.993,
+            scale="nines",
         ),
     )
     card = CardInfo(
