@@ -94,3 +94,18 @@ def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[objec
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def space_install(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The Spaces builder's pip install (``space_build.SpaceInstall``), started with the session when the
+    builder check is selected and enabled (HUB_MODELS_SPACE_BUILD, which .ci/run sets); None otherwise."""
+    wanted = any(item.name == "test_the_spaces_builder" for item in request.session.items)
+    if not (wanted and os.environ.get("HUB_MODELS_SPACE_BUILD")):
+        yield None
+        return
+    from space_build import SpaceInstall
+
+    install = SpaceInstall(tmp_path_factory.mktemp("space_build"))
+    yield install
+    install.close()

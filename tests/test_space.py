@@ -30,6 +30,7 @@ from demo_server import (
     stand_in_weights,
     upload,
 )
+from space_build import space_fields
 
 import hub_models
 
@@ -290,8 +291,7 @@ def test_exit_removes_temp_files(tmp_path):
 def test_space_requirements_are_packages_not_the_project():
     import gradio
 
-    text = (ROOT / "README.md").read_text()
-    fields = dict(line.split(": ", 1) for line in text.split("---")[1].strip().splitlines() if ": " in line)
+    fields = space_fields()
     assert fields["sdk"] == "gradio" and fields["sdk_version"] == gradio.__version__
     assert (ROOT / fields["app_file"]).is_file()
     lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
@@ -312,29 +312,22 @@ def copy_checkout(dest: Path) -> None:
     not os.environ.get("HUB_MODELS_SPACE_BUILD"),
     reason="installs torch into a fresh venv (~6 min, 6 GB): .ci/run sets HUB_MODELS_SPACE_BUILD=1",
 )
-def test_the_spaces_builder(tmp_path):
+def test_the_spaces_builder(space_install):
     """The Gradio-SDK Space build, in its order: a fresh venv and an empty app directory; `pip install -r
-    requirements.txt "gradio[oauth,mcp]==<sdk_version>" spaces` with no repository there; then the repository
-    copied in and `python demo/app.py` started. Every model `hub-models list` shows is listed and generates."""
+    requirements.txt "gradio[oauth,mcp]==<sdk_version>" spaces` with no repository there (started with the test
+    session: ``space_build.py``); then the repository copied in and `python demo/app.py` started. Every model
+    `hub-models list` shows is listed and generates."""
     import json
     import urllib.request
 
-    text = (ROOT / "README.md").read_text()
-    fields = dict(line.split(": ", 1) for line in text.split("---")[1].strip().splitlines() if ": " in line)
-    app, venv = tmp_path / "home" / "user" / "app", tmp_path / "venv"
-    app.mkdir(parents=True)
-    shutil.copy2(ROOT / "requirements.txt", app)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    gradio = f"gradio[oauth,mcp]=={fields['sdk_version']}"
-    install = subprocess.run([python, "-m", "pip", "install", "-q", "-r", "requirements.txt", gradio, "spaces"],
-                             cwd=app, capture_output=True, text=True)  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
+    code, output = space_install.wait()
+    assert code == 0, output
+    app, venv, python = space_install.app, space_install.venv, space_install.python
     copy_checkout(app)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     port = free_port()
     env |= {"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "PATH": f"{venv}/bin:{env['PATH']}"}
-    demo = DemoServer(env=env, command=[python, fields["app_file"]], port=port, cwd=app)
+    demo = DemoServer(env=env, command=[python, space_fields()["app_file"]], port=port, cwd=app)
     try:
         with urllib.request.urlopen(demo.url + "config", timeout=30) as response:
             config = json.loads(response.read())
@@ -350,7 +343,6 @@ def test_the_spaces_builder(tmp_path):
             assert Image.open(__import__("io").BytesIO(fetch(picture))).format == "PNG", model_id
     finally:
         demo.stop()
-        shutil.rmtree(venv, ignore_errors=True)  # 6 GB: pytest keeps its last three runs' temp folders
 
 
 def test_a_single_face_is_shown_at_most_4x(server):
