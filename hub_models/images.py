@@ -106,8 +106,7 @@ def render_curve(
     no dependency); the point at index ``best`` is ringed; ``title`` may have several lines. Used for the training
     curve of a model card. PIL's built-in font has ASCII only: accented letters are drawn without their accents.
 
-    ``scale="nines"`` is for a share that climbs towards 1 (an accuracy): the y axis is -log10(1 - y), so 0.9, 0.99
-    and 0.999 are equally spaced and a run's last steps from 98.9% to 99.3% stay visible next to an early 12%."""
+    ``scale="nines"`` (an accuracy): the y axis is -log10(1 - y), with 0.9, 0.99, 0.999 equally spaced."""
     if scale not in ("linear", "nines"):
         raise ValueError(f"scale must be 'linear' or 'nines', not {scale!r}")
     width, height = size
@@ -120,10 +119,7 @@ def render_curve(
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     axis = nines if scale == "nines" else float  # a value's height on the drawn axis
-    heights = [axis(y) for y in ys]
-    y0, y1 = (min(heights), max(heights)) if ys else (0.0, 1.0)
-    pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.1, 1e-3)
-    y0, y1 = (max(y0 - pad, 0.0) if y0 >= 0 else y0 - pad), y1 + pad  # no negative axis for non-negative values
+    y0, y1 = _span([axis(y) for y in ys])
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (
@@ -156,6 +152,13 @@ def render_curve(
     for k, line in enumerate(title_lines):
         draw.text((width / 2, 16 + 18 * k), line, fill=ink, anchor="mm")
     return picture
+
+
+def _span(heights: list[float]) -> tuple[float, float]:
+    """The y axis's range: the heights with 8% to spare on each side, and no negative axis for non-negative ones."""
+    y0, y1 = (min(heights), max(heights)) if heights else (0.0, 1.0)
+    pad = (y1 - y0) * 0.08 or max(abs(y0) * 0.1, 1e-3)
+    return (max(y0 - pad, 0.0) if y0 >= 0 else y0 - pad), y1 + pad
 
 
 def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
