@@ -74,6 +74,10 @@ class Metric:
     data: str = ""  # e.g. "CELEBA64_DIR": the card's eval command passes ``--data CELEBA64_DIR``
     scale: Literal["linear", "nines"] = "linear"  # its training curve's y axis ("nines": a share that climbs to 1)
 
+    def __post_init__(self) -> None:
+        if self.scale not in ("linear", "nines"):
+            raise ValueError(f"Metric {self.key!r}: scale must be 'linear' or 'nines', not {self.scale!r}")
+
     def meets_goal(self, value: float) -> bool:
         if self.goal is None:
             return True

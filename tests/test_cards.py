@@ -117,6 +117,8 @@ def test_an_accuracy_curve_spreads_its_nines_and_stays_linear_within_one():
     )
     with pytest.raises(ValueError, match="'linear' or 'nines'"):
         render_curve([1.0], [0.5], "x", "y", scale="log")
+    with pytest.raises(ValueError, match="Metric 'label_accuracy': scale must be 'linear' or 'nines', not 'log'"):
+        Metric("label_accuracy", "label accuracy", protocol="", scale="log")  # at the plugin's import, not its run
 
 
 @pytest.mark.parametrize("cls", BUNDLED, ids=lambda cls: cls.model_id)
