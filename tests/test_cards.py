@@ -57,7 +57,8 @@ def test_each_card_shows_its_curve_drawn_from_its_curve_file_or_says_why_not(cls
     model = load_weights(cls, directory, device="cpu")
     assert model.training_curve == rows
     # the engine's format: step, epoch, the model's own metric keys, the best so far by its primary metric
-    declared = {metric.key for metric in cls.metrics} | {"num_samples", "num_images"}  # and how many were measured
+    counts = {"num_samples", "num_images", "samples_per_class"}  # how many were measured
+    declared = {metric.key for metric in cls.metrics} | counts
     per_epoch = model.provenance["steps"] / model.provenance["epochs"]
     metric = primary_metric(model)
     best = None

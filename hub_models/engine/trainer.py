@@ -162,14 +162,16 @@ class Trainer:
                 f"({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it so the exported average "
                 "sees some steps"
             )
-        if settings.lr_schedule == "linear" and settings.lr_decay_start_epoch * self.per_epoch >= self.total:
+        decay_start = 0 if settings.dry_run else settings.lr_decay_start_epoch  # a dry run decays from the start too
+        if settings.lr_schedule == "linear" and decay_start * self.per_epoch >= self.total:
             raise HubModelsError(
                 f"train setting lr_decay_start_epoch = {settings.lr_decay_start_epoch} is not before the end of "
                 f"training ({self.total} steps = {self.total / self.per_epoch:g} epochs): lower it"
             )
         self.schedulers: dict[str, LRScheduler] = {}
         if settings.lr_schedule == "linear":  # every optimiser's lr decays linearly to 0 at the last step
-            plan, total, per_epoch = settings.to_dict(), self.total, self.per_epoch
+            plan = settings.to_dict() | {"lr_decay_start_epoch": decay_start}
+            total, per_epoch = self.total, self.per_epoch
             self.schedulers = {
                 name: LambdaLR(opt, lambda step: lr_factor(plan, step, total, per_epoch))
                 for name, opt in self.setup.optimizers.items()
