@@ -106,9 +106,9 @@ def render_curve(
     no dependency); the point at index ``best`` is ringed; ``title`` may have several lines. Used for the training
     curve of a model card. PIL's built-in font has ASCII only: accented letters are drawn without their accents.
 
-    ``scale="nines"`` (an accuracy): the y axis is -log10(1 - y), with 0.9, 0.99, 0.999 equally spaced."""
-    if scale not in ("linear", "nines"):
-        raise ValueError(f"scale must be 'linear' or 'nines', not {scale!r}")
+    ``scale="nines"`` (an accuracy): the y axis is -log10(1 - y), with 0.9, 0.99, 0.999 equally spaced, when the
+    curve spans at least one nine (``drawn_scale``)."""
+    scale = drawn_scale(ys, scale)
     width, height = size
     title_lines = _ascii(title).splitlines()
     left, right, top, bottom = 84, 24, 16 + 18 * len(title_lines), 52
@@ -174,20 +174,30 @@ def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     return [(v, f"{v:,.{decimals}f}") for v in values]
 
 
+CURVE_SCALES = ("linear", "nines")  # a curve's y axis: the values as they are, or -log10(1 - y) for a share
+
+
+def drawn_scale(ys: list[float], scale: str) -> str:
+    """The axis a curve of ``ys`` is drawn on: "nines" when asked for and the values span at least one nine (0.9 to
+    0.99, say); a curve that stays within one nine reads best on a linear axis."""
+    if scale not in CURVE_SCALES:
+        raise ValueError(f"scale must be 'linear' or 'nines', not {scale!r}")
+    heights = [nines(y) for y in ys] if scale == "nines" else []
+    return "nines" if heights and max(heights) - min(heights) >= 1 else "linear"
+
+
 def nines(share: float) -> float:
     """A share's height on the "nines" axis: -log10(1 - share), 1 for 0.9, 2 for 0.99 (capped at 6 nines)."""
     return -math.log10(max(1.0 - share, 1e-6))
 
 
 def _nines_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
-    """Tick values for a "nines" axis spanning heights [lo, hi]: 0.9, 0.99, 0.999 ..., with 0.5, 0.8, 0.95, 0.98,
-    0.995 ... between them while it spans under three nines; round shares (``_ticks``) where that gives under three
-    (a curve that stays within one nine: 0.9775 to 0.9944 is ticked 0.98, 0.985, 0.99)."""
+    """Tick values for a "nines" axis spanning heights [lo, hi], at least one nine (``drawn_scale``): 0.9, 0.99,
+    0.999 ..., with 0.5, 0.8, 0.95, 0.98, 0.995 ... between them while it spans under three nines (three ticks or
+    more either way: those between are at most 0.4 of a nine apart)."""
     between = (0.5, 0.2) if hi - lo < 3 else ()
     parts = [part * 10.0**-k for k in range(7) for part in (1.0, *between)]  # 1 - value: 1, 0.5, 0.2, 0.1 ...
     values = sorted(1.0 - part for part in parts if lo - 1e-9 <= nines(1.0 - part) <= hi + 1e-9)
-    if len(values) < 3:
-        return [(v, text) for v, text in _ticks(1.0 - 10.0**-lo, 1.0 - 10.0**-hi) if v < 1.0]
     return [(v, f"{v:.6f}".rstrip("0").rstrip(".")) for v in values]
 
 

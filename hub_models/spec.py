@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .errors import HubModelsError
+from .images import CURVE_SCALES
 
 MAX_SAMPLES = 10_000  # one generate() call; larger jobs loop over calls
 MAX_SEED = 2**32 - 1  # one seed range for the API, the CLI, the demo and the metrics (exact in JSON/JavaScript too)
@@ -75,7 +76,7 @@ class Metric:
     scale: Literal["linear", "nines"] = "linear"  # its training curve's y axis ("nines": a share that climbs to 1)
 
     def __post_init__(self) -> None:
-        if self.scale not in ("linear", "nines"):
+        if self.scale not in CURVE_SCALES:
             raise ValueError(f"Metric {self.key!r}: scale must be 'linear' or 'nines', not {self.scale!r}")
 
     def meets_goal(self, value: float) -> bool:
@@ -198,7 +199,7 @@ def primary_metric(model: Any) -> Metric | None:
 def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str) -> Any:
     """``metric`` over the optimiser steps of a training curve's ``rows`` (curve.jsonl), as a PIL picture with
     labelled axes; None when the rows hold no value of it."""
-    from .images import nines, render_curve
+    from .images import drawn_scale, render_curve
 
     if metric is None:
         return None
@@ -211,9 +212,7 @@ def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str)
     best = values.index(max(values) if metric.higher_is_better else min(values))  # ties: the earliest, as a run
     counts = {row["num_samples"] for row in rows if isinstance(row.get("num_samples"), int)}
     samples = f"{counts.pop():,} samples a point; " if len(counts) == 1 else ""
-    heights = [nines(v) for v in values] if metric.scale == "nines" else [0.0]
-    scale = "nines" if max(heights) - min(heights) >= 1 else "linear"  # a curve within one nine reads best linear
-    axis = "; axis: 0.9, 0.99, 0.999 equally spaced" if scale == "nines" else ""
+    axis = "; axis: 0.9, 0.99, 0.999 equally spaced" if drawn_scale(values, metric.scale) == "nines" else ""
     return render_curve(
         [p[0] for p in points],
         values,
@@ -221,5 +220,5 @@ def curve_picture(rows: list[dict[str, Any]], metric: Metric | None, title: str)
         y_label=metric.name,
         title=f"{title}: {metric.name} during training\n{samples}{better} is better; ringed: the best{axis}",
         best=best,
-        scale=scale,
+        scale=metric.scale,
     )
