@@ -15,7 +15,6 @@ then has the ratio of the medians (this checkout / baseline) per command.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from record import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 1.5
@@ -74,9 +75,7 @@ def main() -> None:
     result: dict = {
         "benchmark": "cli_startup_s",
         "goal_s": GOAL_S,
-        "cpus": os.cpu_count(),
         "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "python": sys.version.split()[0],
     }
     for label in checkouts:
         result[label] = {name: summary(times[label][name]) for name in COMMANDS}
@@ -86,9 +85,7 @@ def main() -> None:
         result["ratio_this_over_baseline"] = {
             name: round(result["this"][name]["median_s"] / result["baseline"][name]["median_s"], 3) for name in COMMANDS
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

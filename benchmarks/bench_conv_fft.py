@@ -20,14 +20,12 @@ convolution uses under autocast. This measures, on the same threads, in one run 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from record import write_result
 from torch.nn import functional as F  # noqa: N812
 
 BATCH, CHANNELS, KERNEL, SIZE_IN = 32, 256, 8, 28  # G's 28x28 → 62x62 layer at the recipe's batch
@@ -123,18 +121,10 @@ def main() -> None:
     result = {
         "benchmark": "conv_transpose_fft_vs_direct",
         "layer": f"ConvTranspose2d({CHANNELS}, {CHANNELS}, k{KERNEL}, s2) on {BATCH}x{CHANNELS}x{SIZE_IN}x{SIZE_IN}",
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
         "threads": args.threads,
         **measure(args.repeats),
-        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(args.out)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ channels_last, foreach/fused Adam, no per-step host sync. Same architecture, bat
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import torch
+from record import write_result
 from torch import nn
 
 from hub_models.engine import Trainer, TrainSettings
@@ -106,7 +105,6 @@ def main() -> None:
     result = {
         "benchmark": "dcgan_train_throughput",
         "device": str(device),
-        "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "batch_size": 128,
         "steps_timed": args.steps,
@@ -118,9 +116,7 @@ def main() -> None:
         "goal_speedup": 3.0 if device.type == "cuda" else 1.5,
         "engine_options": {"amp_bf16": True, "channels_last": True, "compile": args.compile},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

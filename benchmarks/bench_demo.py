@@ -37,6 +37,7 @@ from gradio_client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from demo_server import DemoServer, call, missing_weights, rss_mb, stand_in_weights, upload
+from record import write_result
 from test_space import png_header_bomb
 
 ARGS = {"/faces": ("dcgan-faces", 0, 16, 1.0), "/digits": ("cgan-digits-mlp", "all", 0, 16)}
@@ -261,8 +262,7 @@ def soak(calls: int, clients: int = 8, every: int = 1000) -> dict:
 
 def stability(calls: int, out: Path) -> None:
     """The soak (``soak``) with its goals, as demo_stability.json beside ``out``'s folder (or ``out``)."""
-    result = {"benchmark": "demo_stability", "cpu_threads": os.cpu_count(),
-              "load_average_at_start": list(os.getloadavg()), "soak": soak(calls),
+    result = {"benchmark": "demo_stability", "load_average_at_start": list(os.getloadavg()), "soak": soak(calls),
               "goals": {"rss_growth_mb_after_first_1000": 150, "sigterm_exit_s": 5, "errors": 0}}  # fmt: skip
     result["load_average_at_end"] = list(os.getloadavg())
     run = result["soak"]
@@ -272,9 +272,7 @@ def stability(calls: int, out: Path) -> None:
         "errors": run["errors"] == 0,
     }
     out = out.with_name("demo_stability.json") if out.name == "demo.json" else out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in run.items() if k != "samples"}, indent=2))
+    write_result(result, out, show={k: v for k, v in run.items() if k != "samples"})
 
 
 def bf16_error(out: Path, count: int = 256) -> None:
@@ -300,8 +298,7 @@ def bf16_error(out: Path, count: int = 256) -> None:
         }  # fmt: skip
     result["bound_levels"] = max(m["max_levels"] for m in result["models"].values())
     path = out.with_name("demo_bf16_error.json")
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, path)
 
 
 def main() -> None:
@@ -340,7 +337,6 @@ def latency(endpoint: str, out: Path, soak_requests: int) -> None:
             "endpoint": endpoint,
             "model": model_id,
             "weights": weights,
-            "cpu_threads": os.cpu_count(),
             "load_average_at_start": list(os.getloadavg()),
             "cold_start_to_ready_s": round(cold_start, 2),
             "first_request_ms": round(first_request, 1),
@@ -377,9 +373,7 @@ def latency(endpoint: str, out: Path, soak_requests: int) -> None:
         }
     finally:
         server.stop()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, out)
 
 
 if __name__ == "__main__":

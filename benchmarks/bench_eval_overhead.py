@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_train_step import write_result
+from record import write_result
 
 from hub_models.engine import Trainer, resolve_training
 from hub_models.engine.evaluation import EVAL_SEED, exported_copy, isolated_rng
@@ -93,8 +93,6 @@ def main() -> None:
         print(json.dumps(runs[-1]), flush=True)
     result = {
         "benchmark": "eval_during_training_overhead",
-        "torch": torch.__version__,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "goal_overhead": 0.10,
         "runs": runs,
     }

@@ -9,12 +9,12 @@ measured in one process.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from record import write_result
 
 import hub_models
 from hub_models.inference import optimize_for_inference
@@ -63,9 +63,7 @@ def main() -> None:
     result["goal_ms"] = 30
     result["speedup"] = round(result["plain_ms"] / result["generate_ms"], 3)
     result["speedup_bf16"] = round(result["plain_ms"] / result["generate_bf16_ms"], 3)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

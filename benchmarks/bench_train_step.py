@@ -40,8 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Iterator
@@ -50,6 +48,7 @@ from typing import Any
 from unittest import mock
 
 import torch
+from record import write_result
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -291,21 +290,10 @@ def main() -> None:
             print(json.dumps(runs[-len(variants) :]), flush=True)
     result = {
         "benchmark": "train_step_vs_bf16_matmul",
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
         "threads": args.threads,
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "runs": runs,
     }
     write_result(result, args.out)
-
-
-def write_result(result: dict[str, Any], out: Path) -> None:
-    """Print ``result`` as JSON and write it to ``out`` (benchmarks/results/)."""
-    text = json.dumps(result, indent=2)
-    print(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
