@@ -67,9 +67,13 @@ def pictures(tmp_path_factory):
 
 
 def upload(panel, path) -> None:
-    """Choose a file in the panel's upload box, as the file dialog does."""
+    """Choose a file in the panel's upload box, as the file dialog does; return once the box shows it (the file
+    reached the server, which then runs the upload's event)."""
     [box] = panel.find_elements(By.CSS_SELECTOR, "#vae-upload input[type=file]")
     box.send_keys(str(path))
+    previews = lambda: panel.find_elements(By.CSS_SELECTOR, "#vae-upload img")  # noqa: E731
+    shown = lambda: any(int(i.get_attribute("naturalWidth") or 0) > 0 for i in previews())  # noqa: E731
+    wait_for(shown, timeout=60, what="the upload's preview")
 
 
 def stroke(driver, panel) -> None:
