@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -212,6 +213,18 @@ def test_resume_rules_for_config_linear_plans_and_foreign_checkpoints(tmp_path):
     assert (
         proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a hub-models training checkpoint" in proc.stderr
     )
+
+
+def test_a_run_without_a_progress_bar_says_how_each_epoch_went(tmp_path):
+    """--no-progress (a run in the background or under a scheduler) still reports its epochs on stderr: the first,
+    then at most one a minute, and the last."""
+    args = ["--epochs", "3", "--batch-size", "64", "--data-limit", "640", "--threads", "1", "--no-progress"]
+    proc = cli("train", "gan-ring8", *args, "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if " epoch " in line]
+    first, last = "gan-ring8 epoch 1/3 (step 10/30)", "gan-ring8 epoch 3/3 (step 30/30)"  # epoch 2: too soon
+    assert [line.split(":")[0] for line in lines] == [first, last]
+    assert all(re.search(r": loss_d [-\d.e]+, loss_g [-\d.e]+$", line) for line in lines), lines
 
 
 def test_resume_refuses_other_data(tmp_path, monkeypatch):

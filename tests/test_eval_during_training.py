@@ -43,6 +43,9 @@ def test_a_run_measures_itself_keeps_its_best_and_trains_the_same_weights(tmp_pa
 
     rows = curve(run)
     assert [row["step"] for row in rows] == [100, 200, 300, 400, 500, 600]
+    said = [line for line in proc.stderr.splitlines() if " evaluated: " in line]  # no progress bar: one line each
+    assert [line.split(" evaluated")[0] for line in said] == [f"gan-ring8 step {row['step']}" for row in rows]
+    assert all(f"modes_covered {row['modes_covered']} (best" in line for line, row in zip(said, rows, strict=True))
     assert all(0 <= row["modes_covered"] <= 8 and row["num_samples"] == 2000 for row in rows), rows
     # best/ is the export of the best evaluation by the primary metric (modes covered; ties keep the earliest)
     top = max(row["modes_covered"] for row in rows)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import math
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 SETTINGS_NAME = "train_settings.json"
+EPOCH_LINE_EVERY_S = 60  # an epoch's line on stderr at most this often (a toy's epochs last a few steps)
 
 
 def fit(
@@ -121,6 +124,7 @@ def _train_to_disk(  # the loop of fit(): long because each step's log, epoch en
         finally:  # the training goes on with its own network
             model.net, model.metric_values, model.provenance, model.training_curve = saved
 
+    said = -math.inf  # when the last epoch line was written: the first epoch always has one
     for losses in trainer.run():
         step = trainer.step
         bar.update(1)
@@ -133,8 +137,13 @@ def _train_to_disk(  # the loop of fit(): long because each step's log, epoch en
             means = trainer.epoch_means()
             if ctx.is_main:
                 _end_of_epoch(trainer, means, step // trainer.per_epoch, out_dir, writer)
+                if time.monotonic() - said >= EPOCH_LINE_EVERY_S or step >= trainer.total:
+                    tqdm.write(_epoch_line(trainer, means), file=sys.stderr)
+                    said = time.monotonic()
         if evaluator is not None and evaluator.due(step):
-            evaluator(step, export_best)  # before the checkpoint of this step, which records the best so far
+            row = evaluator(step, export_best)  # before the checkpoint of this step, which records the best so far
+            if row.get("best"):
+                tqdm.write(_evaluation_line(trainer, row), file=sys.stderr)
         if step % settings.checkpoint_every == 0 or step >= trainer.total or trainer.epoch_done:
             checkpoint()
     bar.close()
@@ -217,6 +226,25 @@ def _record_settings(path: Path, trainer: Trainer, recipe: Recipe | None) -> Non
     else:
         record = {"model_id": trainer.model.model_id, **entry}
     _write_json(path, record)
+
+
+def _epoch_line(trainer: Trainer, means: dict[str, float]) -> str:
+    """What a run says of an epoch on stderr (above the progress bar, or alone with ``progress=False``)."""
+    epochs = math.ceil(trainer.total / trainer.per_epoch)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in means.items())
+    where = f"epoch {trainer.step // trainer.per_epoch}/{epochs} (step {trainer.step:,}/{trainer.total:,})"
+    return f"{trainer.model.model_id} {where}: {losses}"
+
+
+def _evaluation_line(trainer: Trainer, row: dict[str, Any]) -> str:
+    """What a run says of an evaluation: the primary metric now and the best so far, with their steps."""
+    best = row["best"]
+    now = row.get(best["metric"])
+    now_text = f"{now:.4g}" if isinstance(now, int | float) else "not measured"
+    return (
+        f"{trainer.model.model_id} step {row['step']:,} evaluated: {best['metric']} {now_text} "
+        f"(best {best['value']:.4g} at step {best['step']:,})"
+    )
 
 
 def _end_of_epoch(trainer: Trainer, means: dict[str, float], epoch: int, out_dir: Path, writer: Any) -> None:
