@@ -3,7 +3,7 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError, HubModelsError, WeightsError
+from .errors import DataError, HubModelsError, HubModelsWarning, WeightsError
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "DataError",
     "GenerativeModel",
     "HubModelsError",
+    "HubModelsWarning",
     "Input",
     "Metric",
     "TrainingSetup",

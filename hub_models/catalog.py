@@ -18,11 +18,13 @@ import hashlib
 import importlib.util
 import json
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
 from . import locations
 from .cache import cache_dir
+from .errors import HubModelsWarning
 
 FORMAT = 1  # bump when the kept facts change
 
@@ -101,7 +103,9 @@ def _from_classes() -> Catalog:
 
     entries = []
     for model_id in list_models():
-        cls = get_model_class(model_id)
+        with warnings.catch_warnings():  # a clash is this catalog's own line (CONFLICT), not a warning as well
+            warnings.simplefilter("ignore", HubModelsWarning)
+            cls = get_model_class(model_id)
         entries.append(
             Entry(
                 model_id=model_id,

@@ -8,16 +8,19 @@ before a command needs it (torch only once a model is), so ``--version``, ``--he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import shlex
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .cli_args import build_parser, options_from
-from .errors import HubModelsError
+from .errors import HubModelsError, HubModelsWarning
 
 # what `hub-models download` says when the Hub is out of reach (CLI wording only: the command is the CLI's)
 DOWNLOAD_HINT = (
@@ -331,8 +334,33 @@ def _model_for_generate(argv: list[str]) -> type | None:
     return get_model_class(known.model)
 
 
+@contextlib.contextmanager
+def plain_warnings() -> Iterator[None]:
+    """hub-models' own warnings as one ``warning: ...`` line each, once per message (Python would print the
+    source line that raised it, once per call site); other warnings as Python shows them."""
+    shown: set[str] = set()
+    python_shows = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *where: Any, **kwargs: Any) -> None:
+        if not issubclass(category, HubModelsWarning):
+            python_shows(message, category, *where, **kwargs)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = python_shows
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with plain_warnings():
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     try:
         command = next((a for a in argv if not a.startswith("-")), None)
         if command != "generate":

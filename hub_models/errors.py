@@ -32,6 +32,12 @@ class HubModelsError(Exception):
         return cls(say(0), cli=say(1), demo=say(2))
 
 
+class HubModelsWarning(UserWarning):
+    """Something the user can fix that does not stop the work (two packages register the same model id, say).
+    The CLI prints it as one ``warning: ...`` line, once; ``warnings.filterwarnings("error", category=...)``
+    turns it into an error."""
+
+
 class WeightsError(HubModelsError):
     """Weights that cannot be found, read or matched to the model."""
 

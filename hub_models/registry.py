@@ -20,7 +20,7 @@ import torch
 
 from . import locations
 from .contract import GenerativeModel
-from .errors import HubModelsError, WeightsError
+from .errors import HubModelsError, HubModelsWarning, WeightsError
 from .locations import CONFIG_NAME, dist_name, dist_version
 from .weights import HubOptions, download, load_weights, parse_repo_ref
 
@@ -91,7 +91,7 @@ def get_model_class(model_id: str) -> type[GenerativeModel]:
     found, broken, _, clashes = _discover()
     for clash in clashes:
         if clash.model_id == model_id:
-            warnings.warn(clash.message(), stacklevel=2)
+            warnings.warn(clash.message(), HubModelsWarning, stacklevel=2)
     if model_id in found:
         return found[model_id]
     if model_id in broken:

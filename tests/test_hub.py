@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import torch
 from conftest import set_hf_offline
 
 import hub_models
-from hub_models.errors import WeightsError
+from hub_models.errors import HubModelsWarning, WeightsError
 from hub_models.hub import push
 from hub_models.locations import CARD_NAME, CONFIG_NAME, SAMPLE_NAME, WEIGHTS_NAME
 from hub_models.models.toy2d import GanToy2D
@@ -349,9 +350,15 @@ def test_duplicate_model_ids_are_reported_not_silently_shadowed(tmp_path, monkey
     monkeypatch.syspath_prepend(str(site))
     registry.refresh()
     try:
-        assert main(["list"]) == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", HubModelsWarning)  # `list` reports the clash once: its CONFLICT line
+            assert main(["list"]) == 0
         out = capsys.readouterr().out
         assert "CONFLICT" in out and "acme-dup" in out and "using hub-models" in out
+        # other commands: one plain line on stderr, not Python's file:line and source line, once per call site
+        assert main(["generate", "gan-toy2d", "-n", "4", "-o", str(tmp_path / "points.npy")]) == 0
+        err = capsys.readouterr().err
+        assert err.count("warning: model id 'gan-toy2d' is registered by both") == 1 and "UserWarning" not in err
         with pytest.warns(UserWarning, match="registered by both hub-models and acme-dup; using hub-models"):
             model = hub_models.load("gan-toy2d")
         assert type(model) is GanToy2D
